@@ -48,6 +48,10 @@ impl<T, E: Wrap> Wrap for Result<T, E> {
 /// Whether an error or anything in its source chain is a cancellation.
 pub fn is_canceled(err: &anyhow::Error) -> bool {
     err.chain().any(|e| {
-        e.is::<Canceled>() || matches!(e.downcast_ref::<ctx::Error>(), Some(ctx::Error::Canceled(_)))
+        e.is::<Canceled>()
+            || matches!(
+                e.downcast_ref::<ctx::Error>(),
+                Some(ctx::Error::Canceled(_))
+            )
     })
 }

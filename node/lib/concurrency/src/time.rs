@@ -149,7 +149,10 @@ mod tests {
         assert!(!Deadline::Finite(later).has_passed(t));
         assert!(Deadline::Finite(later).has_passed(later));
         assert!(!Deadline::Infinite.has_passed(later));
-        assert_eq!(Deadline::Finite(later).remaining(t), Some(Duration::from_secs(1)));
+        assert_eq!(
+            Deadline::Finite(later).remaining(t),
+            Some(Duration::from_secs(1))
+        );
         assert_eq!(Deadline::Finite(t).remaining(later), Some(Duration::ZERO));
         assert_eq!(Deadline::Infinite.remaining(t), None);
     }
@@ -167,7 +170,10 @@ mod tests {
         let u = Utc::from_unix(Duration::new(12, 5)) + Duration::from_secs(3);
         assert_eq!(u.unix_seconds(), 15);
         assert_eq!(u.to_string(), "15.000000005");
-        assert_eq!(u.saturating_duration_since(Utc::UNIX_EPOCH), Duration::new(15, 5));
+        assert_eq!(
+            u.saturating_duration_since(Utc::UNIX_EPOCH),
+            Duration::new(15, 5)
+        );
         assert_eq!(Utc::UNIX_EPOCH.saturating_duration_since(u), Duration::ZERO);
     }
 }

@@ -183,7 +183,10 @@ impl AffineClock {
     /// # Panics
     /// If `rate` is not a finite positive number: test setup error.
     pub fn new(rate: f64) -> Self {
-        assert!(rate.is_finite() && rate > 0.0, "AffineClock rate must be > 0, got {rate}");
+        assert!(
+            rate.is_finite() && rate > 0.0,
+            "AffineClock rate must be > 0, got {rate}"
+        );
         Self(Arc::new(AffineInner {
             rate,
             start_real: real_now(),

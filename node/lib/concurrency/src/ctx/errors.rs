@@ -35,6 +35,12 @@ impl From<anyhow::Error> for Error {
     }
 }
 
+impl From<std::io::Error> for Error {
+    fn from(err: std::io::Error) -> Self {
+        Self::Internal(err.into())
+    }
+}
+
 impl Error {
     /// Whether this is a cancellation.
     pub fn is_canceled(&self) -> bool {

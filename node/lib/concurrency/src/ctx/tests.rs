@@ -79,7 +79,8 @@ async fn timer_trace(ctx: &Ctx, clock: &ManualClock) -> Result<Vec<(usize, Durat
             let (trace, count_send) = (&trace, &count_send);
             s.spawn_bg(async move {
                 for k in 1.. {
-                    ctx.sleep_until(start + Duration::from_secs(period * k)).await?;
+                    ctx.sleep_until(start + Duration::from_secs(period * k))
+                        .await?;
                     trace.lock().unwrap().push((i, ctx.now() - start));
                     count_send.send_modify(|c| *c += 1);
                 }
@@ -89,7 +90,9 @@ async fn timer_trace(ctx: &Ctx, clock: &ManualClock) -> Result<Vec<(usize, Durat
         for t in 1..=TOTAL.as_secs() {
             clock.advance(Duration::from_secs(1));
             let want = expected_at(t);
-            sync::wait_for(ctx, &mut count_recv, |c| *c >= want).await.map(drop)?;
+            sync::wait_for(ctx, &mut count_recv, |c| *c >= want)
+                .await
+                .map(drop)?;
         }
         Ok::<(), Error>(())
     })
@@ -150,7 +153,10 @@ fn manual_clock_utc_follows_advance() {
     let ctx = test_root(clock.clone(), 0);
     let t0 = ctx.now_utc();
     clock.advance(Duration::from_secs(90));
-    assert_eq!(ctx.now_utc().saturating_duration_since(t0), Duration::from_secs(90));
+    assert_eq!(
+        ctx.now_utc().saturating_duration_since(t0),
+        Duration::from_secs(90)
+    );
     let target = ctx.now() + Duration::from_secs(5);
     clock.advance_until(target);
     assert_eq!(ctx.now(), target);

@@ -103,7 +103,11 @@ impl Limiter {
     /// spent.
     pub async fn acquire(&self, ctx: &ctx::Ctx, n: usize) -> ctx::OrCanceled<()> {
         if self.rate.is_unlimited() {
-            return if ctx.is_active() { Ok(()) } else { Err(ctx::Canceled) };
+            return if ctx.is_active() {
+                Ok(())
+            } else {
+                Err(ctx::Canceled)
+            };
         }
         let mut bucket = sync::lock(ctx, &self.bucket).await?;
         let mut need = n as u64;

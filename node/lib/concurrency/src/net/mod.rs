@@ -14,11 +14,14 @@ pub struct Host(pub String);
 
 impl Host {
     /// Resolves the host to socket addresses (in the resolver's order). An error names the host.
-    pub async fn resolve(&self, ctx: &ctx::Ctx) -> ctx::OrCanceled<std::io::Result<Vec<SocketAddr>>> {
+    pub async fn resolve(
+        &self,
+        ctx: &ctx::Ctx,
+    ) -> ctx::OrCanceled<std::io::Result<Vec<SocketAddr>>> {
         let res = ctx.wait(tokio::net::lookup_host(self.0.as_str())).await?;
-        Ok(res
-            .map(|addrs| addrs.collect())
-            .map_err(|err| std::io::Error::new(err.kind(), format!("resolving {:?}: {err}", self.0))))
+        Ok(res.map(|addrs| addrs.collect()).map_err(|err| {
+            std::io::Error::new(err.kind(), format!("resolving {:?}: {err}", self.0))
+        }))
     }
 }
 

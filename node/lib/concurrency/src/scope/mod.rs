@@ -204,13 +204,11 @@ impl<'env, E: Send + 'env> Scope<'env, E> {
                     }
                     running.push(task);
                 }
-                if !root_done {
-                    if let Poll::Ready(res) = root.as_mut().poll(cx) {
-                        root_done = true;
-                        match res {
-                            Ok(v) => root_out = Some(v),
-                            Err(err) => self.fail(err),
-                        }
+                if !root_done && let Poll::Ready(res) = root.as_mut().poll(cx) {
+                    root_done = true;
+                    match res {
+                        Ok(v) => root_out = Some(v),
+                        Err(err) => self.fail(err),
                     }
                 }
                 while let Poll::Ready(Some((kind, res))) = running.poll_next_unpin(cx) {

@@ -76,7 +76,10 @@ fn first_error_cancels_siblings_and_is_returned() {
         .await;
         assert_eq!(res.unwrap_err().to_string(), "first");
         assert!(sibling_saw_cancel.load(Ordering::SeqCst));
-        assert!(ctx.is_active(), "the parent ctx is not cancelled by a scope error");
+        assert!(
+            ctx.is_active(),
+            "the parent ctx is not cancelled by a scope error"
+        );
         Ok(())
     });
 }

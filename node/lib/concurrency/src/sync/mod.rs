@@ -52,7 +52,10 @@ pub async fn acquire_many<'a>(
 }
 
 /// Acquires one permit of `sem`.
-pub async fn acquire<'a>(ctx: &ctx::Ctx, sem: &'a Semaphore) -> ctx::OrCanceled<SemaphorePermit<'a>> {
+pub async fn acquire<'a>(
+    ctx: &ctx::Ctx,
+    sem: &'a Semaphore,
+) -> ctx::OrCanceled<SemaphorePermit<'a>> {
     acquire_many(ctx, sem, 1).await
 }
 

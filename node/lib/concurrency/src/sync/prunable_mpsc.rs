@@ -63,7 +63,8 @@ impl<T> Clone for Sender<T> {
 
 impl<T> std::fmt::Debug for Sender<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("prunable_mpsc::Sender").finish_non_exhaustive()
+        f.debug_struct("prunable_mpsc::Sender")
+            .finish_non_exhaustive()
     }
 }
 
@@ -109,7 +110,8 @@ pub struct Receiver<T>(Arc<Shared<T>>);
 
 impl<T> std::fmt::Debug for Receiver<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("prunable_mpsc::Receiver").finish_non_exhaustive()
+        f.debug_struct("prunable_mpsc::Receiver")
+            .finish_non_exhaustive()
     }
 }
 
@@ -137,7 +139,11 @@ impl<T> Receiver<T> {
 
     /// Number of queued messages.
     pub fn len(&self) -> usize {
-        self.0.queue.lock().unwrap_or_else(PoisonError::into_inner).len()
+        self.0
+            .queue
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
     }
 
     /// Whether nothing is queued.
