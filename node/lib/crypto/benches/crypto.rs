@@ -1,0 +1,123 @@
+//! Crypto micro-benchmarks (scenario C of the benchmark plan): BLS sign, verify, aggregate
+//! verification, the same-message fast path, batch verification of commit certificates vs one
+//! by one, ed25519 sign/verify and Keccak-256 of 1 MB.
+//!
+//! `cargo bench -p zksync_consensus_crypto --bench crypto`
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use rand::{RngExt as _, SeedableRng as _, rngs::StdRng};
+use zksync_consensus_crypto::{bls12_381, ed25519, keccak256::Keccak256};
+
+fn committee(rng: &mut StdRng, n: usize) -> (Vec<bls12_381::SecretKey>, Vec<bls12_381::PublicKey>) {
+    let sks: Vec<_> = (0..n)
+        .map(|_| bls12_381::SecretKey::generate(rng))
+        .collect();
+    let pks = sks.iter().map(bls12_381::SecretKey::public).collect();
+    (sks, pks)
+}
+
+/// A commit certificate in miniature: `n` signatures over one 32-byte hash, aggregated.
+fn qc(sks: &[bls12_381::SecretKey], msg: &[u8]) -> bls12_381::AggregateSignature {
+    let sigs: Vec<_> = sks.iter().map(|k| k.sign(msg)).collect();
+    bls12_381::AggregateSignature::aggregate(&sigs)
+}
+
+fn bls(c: &mut Criterion) {
+    let mut rng = StdRng::seed_from_u64(1);
+    let msg = [7u8; 32];
+    let (sks, pks) = committee(&mut rng, 100);
+    let sig = sks[0].sign(&msg);
+    c.bench_function("bls/sign", |b| b.iter(|| sks[0].sign(&msg)));
+    c.bench_function("bls/verify", |b| {
+        b.iter(|| sig.verify(&msg, &pks[0]).unwrap())
+    });
+
+    let sigs: Vec<_> = sks.iter().map(|k| k.sign(&msg)).collect();
+    c.bench_function("bls/aggregate_100", |b| {
+        b.iter(|| bls12_381::AggregateSignature::aggregate(&sigs))
+    });
+    for n in [6usize, 100] {
+        let agg = qc(&sks[..n], &msg);
+        let mut g = c.benchmark_group("bls/commit_qc_verify");
+        g.bench_with_input(BenchmarkId::new("pairs", n), &n, |b, &n| {
+            b.iter(|| {
+                agg.verify(pks[..n].iter().map(|pk| (&msg[..], pk)))
+                    .unwrap()
+            })
+        });
+        g.bench_with_input(BenchmarkId::new("same_message", n), &n, |b, &n| {
+            b.iter(|| agg.verify_same_message(&msg, &pks[..n]).unwrap())
+        });
+        g.finish();
+    }
+
+    // A timeout certificate: 100 signers over 10 distinct messages.
+    let msgs: Vec<[u8; 32]> = (0..10u8).map(|i| [i; 32]).collect();
+    let tsigs: Vec<_> = sks
+        .iter()
+        .enumerate()
+        .map(|(i, k)| k.sign(&msgs[i % 10]))
+        .collect();
+    let tagg = bls12_381::AggregateSignature::aggregate(&tsigs);
+    c.bench_function("bls/timeout_qc_verify_100_signers_10_msgs", |b| {
+        b.iter(|| {
+            tagg.verify(
+                pks.iter()
+                    .enumerate()
+                    .map(|(i, pk)| (&msgs[i % 10][..], pk)),
+            )
+            .unwrap()
+        })
+    });
+
+    // 64 commit certificates of 6 signers each: one batch vs one by one.
+    let (sks6, pks6) = committee(&mut rng, 6);
+    let qcs: Vec<([u8; 32], bls12_381::AggregateSignature)> = (0..64)
+        .map(|_| {
+            let m: [u8; 32] = rng.random();
+            let agg = qc(&sks6, &m);
+            (m, agg)
+        })
+        .collect();
+    let mut g = c.benchmark_group("bls/64_commit_qcs");
+    g.bench_function("one_by_one", |b| {
+        b.iter(|| {
+            for (m, agg) in &qcs {
+                agg.verify_same_message(m, &pks6).unwrap();
+            }
+        })
+    });
+    g.bench_function("batch", |b| {
+        b.iter(|| {
+            let mut batch = bls12_381::BatchVerifier::new();
+            for (m, agg) in &qcs {
+                batch.push(m, &pks6, agg);
+            }
+            batch.verify(&mut rng).unwrap()
+        })
+    });
+    g.finish();
+}
+
+fn ed(c: &mut Criterion) {
+    let mut rng = StdRng::seed_from_u64(2);
+    let sk = ed25519::SecretKey::generate(&mut rng);
+    let pk = sk.public();
+    let msg = [9u8; 32];
+    let sig = sk.sign(&msg);
+    c.bench_function("ed25519/sign", |b| b.iter(|| sk.sign(&msg)));
+    c.bench_function("ed25519/verify", |b| {
+        b.iter(|| pk.verify(&msg, &sig).unwrap())
+    });
+}
+
+fn keccak(c: &mut Criterion) {
+    let data = vec![0xabu8; 1 << 20];
+    let mut g = c.benchmark_group("keccak256");
+    g.throughput(Throughput::Bytes(data.len() as u64));
+    g.bench_function("1MB", |b| b.iter(|| Keccak256::new(&data)));
+    g.finish();
+}
+
+criterion_group!(benches, bls, ed, keccak);
+criterion_main!(benches);
