@@ -1,7 +1,10 @@
 //! Adding context to errors without losing cancellation.
 //!
-//! `anyhow::Context::context` would turn a [`Canceled`] into an opaque internal error, so a
-//! shutdown would look like a failure. [`Wrap::wrap`] adds context to internal errors only.
+//! [`Wrap::wrap`] adds context to internal errors only, so cancellation stays recognisable.
+//!
+//! `anyhow::Context::context` on a cancellation deliberately makes it an internal error: code
+//! that gives a sub-operation its own deadline (`ctx.with_timeout(..)`) and adds context to its
+//! failure means "this timed out", which must not look like a shutdown to the caller.
 
 use crate::ctx::{self, Canceled};
 
@@ -45,13 +48,14 @@ impl<T, E: Wrap> Wrap for Result<T, E> {
     }
 }
 
-/// Whether an error or anything in its source chain is a cancellation.
+/// Whether the error itself (not something it wraps with added context) is a cancellation.
 pub fn is_canceled(err: &anyhow::Error) -> bool {
-    err.chain().any(|e| {
-        e.is::<Canceled>()
-            || matches!(
-                e.downcast_ref::<ctx::Error>(),
-                Some(ctx::Error::Canceled(_))
-            )
-    })
+    let Some(outer) = err.chain().next() else {
+        return false;
+    };
+    outer.is::<Canceled>()
+        || matches!(
+            outer.downcast_ref::<ctx::Error>(),
+            Some(ctx::Error::Canceled(_))
+        )
 }

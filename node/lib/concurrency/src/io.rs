@@ -1,5 +1,8 @@
 //! Ctx-aware reads and writes on async streams: each returns `Canceled` as soon as the ctx is
 //! cancelled, even if the peer never sends or never reads.
+//!
+//! `read_exact` and `write_all` are not cancel-safe: after `Canceled` an unknown part of the
+//! data may have been read or written, so the stream must be dropped, not reused.
 
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 

@@ -8,7 +8,12 @@
 //! }
 //! ```
 
-use std::{future::Future, sync::Once};
+use std::{
+    future::Future,
+    pin::Pin,
+    sync::Once,
+    task::{Context, Poll, Waker},
+};
 
 use crate::ctx;
 
@@ -93,4 +98,13 @@ where
     if let Err(err) = runtime().block_on(f(ctx, clock)) {
         panic!("test failed: {err:#}");
     }
+}
+
+/// Polls `fut` once (with a no-op waker) and tells whether it is still pending. For asserting
+/// that a wait really waits, before moving the manual clock to end it.
+pub fn is_pending<F: Future>(fut: Pin<&mut F>) -> bool {
+    matches!(
+        fut.poll(&mut Context::from_waker(Waker::noop())),
+        Poll::Pending
+    )
 }

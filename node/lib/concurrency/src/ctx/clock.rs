@@ -75,6 +75,8 @@ struct ManualInner {
     start: Instant,
     start_utc: Utc,
     state: Mutex<ManualState>,
+    /// Held while moving time and waking sleepers.
+    waking: Mutex<()>,
 }
 
 #[derive(Debug)]
@@ -102,6 +104,7 @@ impl ManualClock {
                 next_seq: 0,
                 sleepers: BTreeMap::new(),
             }),
+            waking: Mutex::new(()),
         }))
     }
 
@@ -121,15 +124,21 @@ impl ManualClock {
 
     /// Moves time forward by `d`, waking every sleeper whose time has come.
     pub fn advance(&self, d: Duration) {
-        let t = self.now() + d;
-        self.advance_until(t);
+        self.move_to(|now| now + d);
     }
 
     /// Moves time forward to `t`, waking every sleeper whose time has come; does nothing if `t`
     /// is not in the future.
     pub fn advance_until(&self, t: Instant) {
+        self.move_to(|_| t);
+    }
+
+    fn move_to(&self, target: impl FnOnce(Instant) -> Instant) {
+        // Concurrent moves are serialised, so wake-ups are delivered in time order.
+        let _waking = self.0.waking.lock().unwrap_or_else(PoisonError::into_inner);
         let due = {
             let mut state = self.state();
+            let t = target(state.now);
             if t <= state.now {
                 return;
             }
@@ -195,7 +204,8 @@ impl AffineClock {
     }
 
     fn virtual_elapsed(&self) -> Duration {
-        (real_now() - self.0.start_real).mul_f64(self.0.rate)
+        let secs = (real_now() - self.0.start_real).as_secs_f64() * self.0.rate;
+        Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX)
     }
 
     /// Current (scaled) time.
@@ -209,8 +219,17 @@ impl AffineClock {
     }
 
     async fn sleep_until(&self, t: Instant) {
-        let virtual_offset = t - self.0.start_real;
-        let real_target = self.0.start_real + virtual_offset.div_f64(self.0.rate);
-        tokio::time::sleep_until(real_target.to_std().into()).await;
+        // Float rounding can wake a little early: sleep again until the clock agrees.
+        while self.now() < t {
+            let virtual_offset = t - self.0.start_real;
+            let real_offset =
+                Duration::try_from_secs_f64(virtual_offset.as_secs_f64() / self.0.rate)
+                    .unwrap_or(Duration::MAX);
+            let Some(real_target) = self.0.start_real.checked_add(real_offset) else {
+                return std::future::pending().await;
+            };
+            let slack = Duration::from_micros(1);
+            tokio::time::sleep_until((real_target + slack).to_std().into()).await;
+        }
     }
 }

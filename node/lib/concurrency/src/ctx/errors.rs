@@ -10,8 +10,10 @@ pub type OrCanceled<T> = std::result::Result<T, Canceled>;
 
 /// An error of a ctx-aware operation: either cancellation, or a real (internal) failure.
 ///
-/// Converting an `anyhow::Error` into this type recognises a cancellation anywhere in its source
-/// chain, so `Canceled -> anyhow -> ctx::Error` round-trips to [`Error::Canceled`].
+/// Converting an `anyhow::Error` that *is* a cancellation gives [`Error::Canceled`], so
+/// `Canceled -> anyhow -> ctx::Error` round-trips. A cancellation wrapped with
+/// `anyhow::Context::context` becomes [`Error::Internal`] on purpose (see [`crate::error`]); add
+/// context with [`crate::error::Wrap`] instead.
 #[derive(thiserror::Error, Debug)]
 pub enum Error {
     /// The ctx was cancelled. Not a failure of the operation itself.

@@ -141,10 +141,14 @@ fn affine_clock_runs_faster_than_real_time() {
     let ctx = test_root(clock, 0);
     let rt = testonly::runtime();
     let start = ctx.now();
-    // 10 virtual seconds at 1000x take about 10ms of real time; the guard of run_test is
-    // far away, and nothing here depends on how fast the machine is.
+    let real_start = std::time::Instant::now();
+    // 10 virtual seconds at 1000x take about 10 ms of real time; at 1x they would take 10 s.
     rt.block_on(ctx.sleep(Duration::from_secs(10))).unwrap();
     assert!(ctx.now() - start >= Duration::from_secs(10));
+    assert!(
+        real_start.elapsed() < Duration::from_secs(9),
+        "the clock was not sped up"
+    );
 }
 
 #[test]
@@ -175,10 +179,13 @@ fn canceled_survives_anyhow_and_context() {
         Ok(())
     }
     use anyhow::Context as _;
-    let e: Error = via_anyhow().context("outer").unwrap_err().into();
+    let e: Error = via_anyhow().unwrap_err().into();
     assert!(e.is_canceled());
-    let e: Error = via_ctx_error().context("outer").unwrap_err().into();
+    let e: Error = via_ctx_error().unwrap_err().into();
     assert!(e.is_canceled());
+    // Context added with anyhow marks a real failure (say, a sub-operation's own timeout).
+    let e: Error = via_anyhow().context("rpc timed out").unwrap_err().into();
+    assert!(!e.is_canceled());
     let e: Error = anyhow::anyhow!("boom").into();
     assert!(!e.is_canceled());
     // `wrap` adds context to internal errors only.
@@ -189,4 +196,20 @@ fn canceled_survives_anyhow_and_context() {
         Err(Error::Internal(e)) => assert_eq!(format!("{e:#}"), "while doing x: boom"),
         other => panic!("unexpected {other:?}"),
     }
+}
+
+#[test]
+fn concurrent_advances_all_count() {
+    let clock = ManualClock::new();
+    let start = clock.now();
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| {
+                for _ in 0..1000 {
+                    clock.advance(Duration::from_millis(1));
+                }
+            });
+        }
+    });
+    assert_eq!(clock.now() - start, Duration::from_secs(2));
 }

@@ -72,29 +72,21 @@ impl Limiter {
         (self.rate.burst as u64).max(1)
     }
 
-    fn refill(&self, bucket: &mut Bucket, now: Instant) {
-        let cap = self.capacity();
+    /// Counts the tokens gained up to `now`. Without `cap` the count may exceed the bucket size:
+    /// a waiter in debt spends everything that accrued while it slept.
+    fn refill(&self, bucket: &mut Bucket, now: Instant, cap: bool) {
         let Some(updated) = bucket.updated else {
             bucket.updated = Some(now);
             return;
         };
-        if bucket.tokens >= cap {
-            bucket.updated = Some(now);
-            return;
-        }
-        let elapsed = now - updated;
-        let gained = elapsed.as_nanos() / self.rate.refresh.as_nanos();
+        let gained = (now - updated).as_nanos() / self.rate.refresh.as_nanos();
         let gained = u64::try_from(gained).unwrap_or(u64::MAX);
-        if gained == 0 {
-            return;
-        }
         bucket.tokens = bucket.tokens.saturating_add(gained);
-        if bucket.tokens >= cap {
-            bucket.tokens = cap;
+        bucket.updated = Some(updated + self.refresh_times(gained));
+        if cap && bucket.tokens >= self.capacity() {
+            bucket.tokens = self.capacity();
+            // A full bucket accrues nothing: count from now.
             bucket.updated = Some(now);
-        } else {
-            // `gained < cap`, so this cannot overflow.
-            bucket.updated = Some(updated + self.rate.refresh * gained as u32);
         }
     }
 
@@ -111,23 +103,27 @@ impl Limiter {
         }
         let mut bucket = sync::lock(ctx, &self.bucket).await?;
         let mut need = n as u64;
+        let mut first = true;
         loop {
-            self.refill(&mut bucket, ctx.now());
+            self.refill(&mut bucket, ctx.now(), first);
+            first = false;
             let take = need.min(bucket.tokens);
             bucket.tokens -= take;
             need -= take;
             if need == 0 {
+                bucket.tokens = bucket.tokens.min(self.capacity());
                 return Ok(());
             }
-            let wait_for = need.min(self.capacity());
+            // Sleep until enough has accrued (at most a bucketful at a time).
             let updated = bucket.updated.unwrap_or_else(|| ctx.now());
-            let until = updated + self.refresh_times(wait_for);
+            let until = updated + self.refresh_times(need.min(self.capacity()));
             ctx.sleep_until(until).await?;
         }
     }
 
     fn refresh_times(&self, k: u64) -> Duration {
         let nanos = self.rate.refresh.as_nanos().saturating_mul(u128::from(k));
+        // Saturates at about 584 years, far beyond any wait that matters.
         Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
     }
 
@@ -139,7 +135,7 @@ impl Limiter {
         let Ok(mut bucket) = self.bucket.try_lock() else {
             return false;
         };
-        self.refill(&mut bucket, ctx.now());
+        self.refill(&mut bucket, ctx.now(), true);
         let n = n as u64;
         if bucket.tokens >= n {
             bucket.tokens -= n;

@@ -122,3 +122,49 @@ fn zero_burst_still_lets_one_through_per_refresh() {
         Ok(())
     });
 }
+
+#[test]
+fn huge_bursts_do_not_overflow_the_refill_arithmetic() {
+    testonly::run_test(|ctx, clock| async move {
+        let limiter = Limiter::new(Rate {
+            burst: 10_000_000_000,
+            refresh: Duration::from_nanos(1),
+        });
+        assert!(limiter.try_acquire(&ctx, 10_000_000_000));
+        // 5 s at one token per ns: 5e9 tokens (more than u32::MAX).
+        clock.advance(Duration::from_secs(5));
+        assert!(limiter.try_acquire(&ctx, 5_000_000_000));
+        assert!(
+            !limiter.try_acquire(&ctx, 1),
+            "the same time must not be credited twice"
+        );
+        clock.advance(Duration::from_secs(5));
+        assert!(limiter.try_acquire(&ctx, 5_000_000_000));
+        assert!(!limiter.try_acquire(&ctx, 1));
+        Ok(())
+    });
+}
+
+#[test]
+fn a_waiter_in_debt_keeps_tokens_accrued_while_oversleeping() {
+    testonly::run_test(|ctx, clock| async move {
+        let limiter = Limiter::new(Rate {
+            burst: 2,
+            refresh: Duration::from_secs(1),
+        });
+        scope::run!(&ctx, |ctx, s| async {
+            // 2 tokens now, 4 more needed: with no lateness it would wait 4 s.
+            let h = s.spawn(async {
+                limiter.acquire(ctx, 6).await?;
+                Ok(ctx.now())
+            });
+            ctx.yield_now().await?;
+            // The clock jumps 4 s at once (a late timer): 4 tokens accrued, beyond the burst.
+            let start = ctx.now();
+            clock.advance(Duration::from_secs(4));
+            assert_eq!(h.join(ctx).await?, start + Duration::from_secs(4));
+            Ok::<(), ctx::Error>(())
+        })
+        .await
+    });
+}

@@ -71,9 +71,12 @@ impl Listener {
         &mut self,
         ctx: &ctx::Ctx,
     ) -> ctx::OrCanceled<std::io::Result<(Stream, SocketAddr)>> {
-        Ok(ctx.wait(self.0.accept()).await?.and_then(|(stream, addr)| {
-            stream.set_nodelay(true)?;
-            Ok((stream, addr))
+        Ok(ctx.wait(self.0.accept()).await?.map(|(stream, addr)| {
+            // A failure here concerns this connection only, not the listener.
+            if let Err(err) = stream.set_nodelay(true) {
+                tracing::debug!(%addr, %err, "setting TCP_NODELAY on an accepted connection");
+            }
+            (stream, addr)
         }))
     }
 }

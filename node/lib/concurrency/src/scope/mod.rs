@@ -32,14 +32,22 @@
 //!   its sibling tasks.
 
 use std::{
+    fmt,
     future::Future,
     mem::ManuallyDrop,
     pin::Pin,
-    sync::{Mutex, MutexGuard, PoisonError},
-    task::Poll,
+    sync::{
+        Arc, Mutex, MutexGuard, PoisonError,
+        atomic::{AtomicBool, Ordering},
+    },
+    task::{Context, Poll},
 };
 
-use futures_util::{StreamExt as _, stream::FuturesUnordered, task::AtomicWaker};
+use futures_util::{
+    StreamExt as _,
+    stream::FuturesUnordered,
+    task::{ArcWake, AtomicWaker},
+};
 use tokio::sync::oneshot;
 
 use crate::ctx;
@@ -49,6 +57,22 @@ mod tests;
 
 type TaskFuture<'env, E> = Pin<Box<dyn Future<Output = (TaskKind, Result<(), E>)> + Send + 'env>>;
 type Pending<'env, E> = Vec<(TaskKind, TaskFuture<'env, E>)>;
+
+/// Rounds of "pick up newly spawned tasks, poll ready tasks" in one poll of a scope.
+const MAX_ROUNDS_PER_POLL: usize = 32;
+
+/// Wakes the scope and records that the root task has to be polled.
+struct RootWake {
+    woken: AtomicBool,
+    parent: AtomicWaker,
+}
+
+impl ArcWake for RootWake {
+    fn wake_by_ref(arc_self: &Arc<Self>) {
+        arc_self.woken.store(true, Ordering::Release);
+        arc_self.parent.wake();
+    }
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum TaskKind {
@@ -93,8 +117,9 @@ impl<T> JoinHandle<T> {
     }
 }
 
-impl<'env, E: Send + 'env> Scope<'env, E> {
-    /// A scope whose ctx is a child of `ctx`. Use [`run!`] rather than calling this directly.
+impl<'env, E: fmt::Debug + Send + 'env> Scope<'env, E> {
+    /// A scope whose ctx is a child of `ctx`. Only for [`run!`]: a scope that is never run
+    /// never drops the tasks spawned on it.
     #[doc(hidden)]
     pub fn new(ctx: &ctx::Ctx) -> Self {
         let (ctx, canceler) = ctx.with_canceler();
@@ -167,6 +192,9 @@ impl<'env, E: Send + 'env> Scope<'env, E> {
             let mut state = lock(&self.state);
             if state.err.is_none() && !state.terminated {
                 state.err = Some(err);
+            } else {
+                // Usually the cancellation the first error (or termination) caused.
+                tracing::debug!(error = ?err, "scope task error after the scope was cancelled");
             }
         }
         self.canceler.cancel();
@@ -181,7 +209,8 @@ impl<'env, E: Send + 'env> Scope<'env, E> {
         std::mem::take(&mut *lock(&self.pending))
     }
 
-    /// Runs `root` and every task spawned in this scope to completion. Use [`run!`].
+    /// Runs `root` and every task spawned in this scope to completion. Only for [`run!`],
+    /// which calls it exactly once.
     #[doc(hidden)]
     pub async fn run<T>(
         &'env self,
@@ -191,48 +220,62 @@ impl<'env, E: Send + 'env> Scope<'env, E> {
         let _clear = ClearPending(self);
         let mut running = FuturesUnordered::<TaskFuture<'env, E>>::new();
         let mut root = std::pin::pin!(root);
+        let root_wake = Arc::new(RootWake {
+            woken: AtomicBool::new(true),
+            parent: AtomicWaker::new(),
+        });
         let mut root_out: Option<T> = None;
         let mut root_done = false;
         let mut main_running = 0usize;
         let mut terminated = false;
         std::future::poll_fn(|cx| {
             self.waker.register(cx.waker());
-            loop {
-                for (kind, task) in self.take_pending() {
-                    if kind == TaskKind::Main {
-                        main_running += 1;
-                    }
-                    running.push(task);
-                }
-                if !root_done && let Poll::Ready(res) = root.as_mut().poll(cx) {
+            root_wake.parent.register(cx.waker());
+            // The root is polled only when it was woken (or on the first poll).
+            if !root_done && root_wake.woken.swap(false, Ordering::AcqRel) {
+                let waker = futures_util::task::waker_ref(&root_wake);
+                if let Poll::Ready(res) = root.as_mut().poll(&mut Context::from_waker(&waker)) {
                     root_done = true;
                     match res {
                         Ok(v) => root_out = Some(v),
                         Err(err) => self.fail(err),
                     }
                 }
+            }
+            // Tasks spawned while polling are polled in the same call, so they register their
+            // wakers; the number of rounds is bounded so that tasks that keep spawning cannot
+            // monopolise the thread.
+            for _ in 0..MAX_ROUNDS_PER_POLL {
+                for (kind, task) in self.take_pending() {
+                    if kind == TaskKind::Main {
+                        main_running += 1;
+                    }
+                    running.push(task);
+                }
                 while let Poll::Ready(Some((kind, res))) = running.poll_next_unpin(cx) {
                     if kind == TaskKind::Main {
                         main_running -= 1;
                     }
-                    if let Err(err) = res {
-                        self.fail(err);
+                    match res {
+                        Ok(()) => {}
+                        Err(err) => self.fail(err),
                     }
                 }
-                // Tasks spawned during this round must be polled once to register their wakers.
-                if !lock(&self.pending).is_empty() {
-                    continue;
+                if lock(&self.pending).is_empty() {
+                    if root_done && main_running == 0 && !terminated {
+                        // Cancelling wakes the background tasks, so this future is polled again.
+                        terminated = true;
+                        self.terminate();
+                    }
+                    if root_done && running.is_empty() {
+                        return Poll::Ready(());
+                    }
+                    return Poll::Pending;
                 }
-                if root_done && main_running == 0 && !terminated {
-                    // Cancelling wakes the background tasks, so this future is polled again.
-                    terminated = true;
-                    self.terminate();
-                }
-                if root_done && running.is_empty() {
-                    return Poll::Ready(());
-                }
-                return Poll::Pending;
             }
+            // Out of rounds with tasks still pending: come back after other work had a turn.
+            cx.waker().wake_by_ref();
+            Poll::Pending
         })
         .await;
         let err = lock(&self.state).err.take();

@@ -5,7 +5,7 @@ use std::sync::{
 
 use anyhow::anyhow;
 
-use crate::{ctx, scope, testonly, time::Duration};
+use crate::{ctx, net, scope, testonly, time::Duration};
 
 #[test]
 fn returns_root_value_after_joining_all_tasks() {
@@ -122,7 +122,8 @@ fn background_tasks_are_cancelled_when_main_tasks_finish() {
             Ok::<(), ctx::Error>(())
         })
         .await?;
-        assert!(bg_iterations.load(Ordering::SeqCst) <= 3);
+        // The background task saw each of the three ticks, then was cancelled.
+        assert_eq!(bg_iterations.load(Ordering::SeqCst), 3);
         Ok(())
     });
 }
@@ -214,9 +215,12 @@ fn dropping_the_scope_future_drops_every_task() {
 #[test]
 fn join_of_a_failed_task_is_canceled() {
     testonly::run_test(|ctx, _| async move {
-        let res = scope::run!(&ctx, |ctx, s| async {
+        let outer = &ctx;
+        let res = scope::run!(&ctx, |_ctx, s| async {
             let h = s.spawn(async { Err::<(), _>(anyhow!("task failed")) });
-            assert_eq!(h.join(ctx).await, Err(ctx::Canceled));
+            // Joined with a ctx that stays active: `Canceled` comes from the task's failure.
+            assert_eq!(h.join(outer).await, Err(ctx::Canceled));
+            assert!(outer.is_active());
             Ok(())
         })
         .await;
@@ -228,8 +232,11 @@ fn join_of_a_failed_task_is_canceled() {
 #[test]
 fn blocking_work_runs_off_the_scope() {
     testonly::run_test(|ctx, _| async move {
-        let v = scope::wait_blocking(|| (1..=100u64).sum::<u64>()).await;
+        let here = std::thread::current().id();
+        let (v, there) =
+            scope::wait_blocking(|| ((1..=100u64).sum::<u64>(), std::thread::current().id())).await;
         assert_eq!(v, 5050);
+        assert_ne!(here, there, "blocking work must run on another thread");
         let v = scope::run!(&ctx, |ctx, s| async {
             let h = s.spawn_blocking(|| Ok::<_, ctx::Error>(6 * 7));
             Ok::<_, ctx::Error>(h.join(ctx).await?)
@@ -238,4 +245,96 @@ fn blocking_work_runs_off_the_scope() {
         assert_eq!(v, 42);
         Ok(())
     });
+}
+
+/// Spawns a task holding a `DropFlag` when dropped: a task spawned from a destructor while the
+/// scope itself is being dropped.
+struct SpawnOnDrop<'a, 'env> {
+    s: &'a scope::Scope<'env, ctx::Error>,
+    flag: Arc<AtomicBool>,
+}
+
+impl Drop for SpawnOnDrop<'_, '_> {
+    fn drop(&mut self) {
+        let flag = DropFlag(self.flag.clone());
+        self.s.spawn(async move {
+            let _flag = flag;
+            std::future::pending::<()>().await;
+            Ok(())
+        });
+    }
+}
+
+#[test]
+fn tasks_spawned_while_the_scope_is_dropped_are_dropped_too() {
+    testonly::run_test(|ctx, _| async move {
+        let dropped = Arc::new(AtomicBool::new(false));
+        let started = crate::signal::Once::new();
+        {
+            let fut = scope::run!(&ctx, |ctx, s| async {
+                let guard = SpawnOnDrop {
+                    s,
+                    flag: dropped.clone(),
+                };
+                s.spawn(async {
+                    let _guard = guard;
+                    started.send();
+                    ctx.canceled().await;
+                    Ok(())
+                });
+                ctx.canceled().await;
+                Ok::<(), ctx::Error>(())
+            });
+            tokio::select! {
+                _ = fut => unreachable!("the scope cannot finish"),
+                res = started.recv(&ctx) => res?,
+            }
+        }
+        assert!(
+            dropped.load(Ordering::SeqCst),
+            "a pending task outlived its scope"
+        );
+        Ok(())
+    });
+}
+
+#[test]
+fn a_spawning_loop_does_not_starve_the_runtime() {
+    // On a single-threaded runtime, I/O readiness is only processed when the scope returns
+    // control. A root that spawns and yields in a loop must not keep the thread forever.
+    testonly::abort_on_panic();
+    let _guard = testonly::set_timeout(testonly::DEFAULT_TIMEOUT);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let ctx = ctx::test_root(ctx::ManualClock::new(), 0);
+    rt.block_on(async {
+        let mut listener = net::tcp::listen("127.0.0.1:0".parse().unwrap(), Default::default())?;
+        let addr = listener.local_addr()?;
+        let connected = crate::signal::Once::new();
+        scope::run!(&ctx, |ctx, s| async {
+            s.spawn(async {
+                let _conn = net::tcp::connect(ctx, addr).await??;
+                let _accepted = listener.accept(ctx).await??;
+                connected.send();
+                Ok(())
+            });
+            // A task that also spawns and yields forever, until the connection is made.
+            s.spawn(async {
+                while !connected.try_recv() {
+                    s.spawn(async { Ok(()) });
+                    ctx.yield_now().await?;
+                }
+                Ok(())
+            });
+            while !connected.try_recv() {
+                s.spawn(async { Ok(()) });
+                ctx.yield_now().await?;
+            }
+            Ok::<(), ctx::Error>(())
+        })
+        .await
+    })
+    .unwrap();
 }

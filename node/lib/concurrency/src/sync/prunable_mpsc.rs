@@ -16,7 +16,8 @@ use tokio::sync::Notify;
 
 use crate::ctx;
 
-/// What to keep when a new message meets a queued one.
+/// What to keep when a new message meets a queued one. If any queued message says
+/// [`Prune::DropNew`], the new message is dropped and the queue is left as it was.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Prune {
     /// Keep both.
@@ -77,19 +78,18 @@ impl<T> Sender<T> {
         let mut dropped = Vec::new();
         let queued = {
             let mut queue = self.0.queue.lock().unwrap_or_else(PoisonError::into_inner);
-            let mut keep_new = true;
-            let mut i = 0;
-            while i < queue.len() {
-                match (self.0.prune)(&queue[i], &v) {
-                    Prune::KeepBoth => i += 1,
-                    Prune::DropOld => dropped.extend(queue.remove(i)),
-                    Prune::DropNew => {
-                        keep_new = false;
-                        break;
+            // Decide first, act after: if any queued message wins, nothing queued is dropped.
+            let decisions: Vec<Prune> = queue.iter().map(|old| (self.0.prune)(old, &v)).collect();
+            let keep_new = !decisions.contains(&Prune::DropNew);
+            if keep_new {
+                let mut kept = VecDeque::with_capacity(queue.len() + 1);
+                for (old, decision) in queue.drain(..).zip(decisions) {
+                    match decision {
+                        Prune::DropOld => dropped.push(old),
+                        _ => kept.push_back(old),
                     }
                 }
-            }
-            if keep_new {
+                *queue = kept;
                 queue.push_back(v);
             } else {
                 dropped.push(v);

@@ -1,4 +1,4 @@
-use std::sync::Arc;
+use std::{pin::pin, sync::Arc};
 
 use tokio::sync::{Mutex, Semaphore, watch};
 
@@ -7,7 +7,7 @@ use crate::{channel, ctx, oneshot, scope, signal, sync, testonly, time::Duration
 
 #[test]
 fn wait_for_checks_current_value_then_waits() {
-    testonly::run_test(|ctx, _| async move {
+    testonly::run_test(|ctx, clock| async move {
         let (send, mut recv) = watch::channel(5);
         assert_eq!(*sync::wait_for(&ctx, &mut recv, |v| *v == 5).await?, 5);
         scope::run!(&ctx, |ctx, s| async {
@@ -25,10 +25,18 @@ fn wait_for_checks_current_value_then_waits() {
         .await?;
         // A dropped sender means no change can come: the wait ends only by cancellation.
         drop(send);
-        let sub = ctx.with_timeout(Duration::ZERO);
-        assert!(sync::wait_for(&sub, &mut recv, |v| *v == 0).await.is_err());
-        let sub = ctx.with_timeout(Duration::ZERO);
-        assert!(sync::changed(&sub, &mut recv).await.is_err());
+        let sub = ctx.with_timeout(Duration::from_secs(1));
+        {
+            let mut wait = pin!(sync::wait_for(&sub, &mut recv, |v| *v == 0));
+            assert!(testonly::is_pending(wait.as_mut()));
+            clock.advance(Duration::from_secs(1));
+            assert!(wait.await.is_err());
+        }
+        let sub = ctx.with_timeout(Duration::from_secs(1));
+        let mut wait = pin!(sync::changed(&sub, &mut recv));
+        assert!(testonly::is_pending(wait.as_mut()));
+        clock.advance(Duration::from_secs(1));
+        assert!(wait.await.is_err());
         Ok(())
     });
 }
@@ -51,14 +59,24 @@ fn semaphore_and_mutex_waits_are_cancellable() {
         let sem = Semaphore::new(2);
         let p = sync::acquire_many(&ctx, &sem, 2).await?;
         let (sub, cancel) = ctx.with_canceler();
-        cancel.cancel();
-        assert!(sync::acquire(&sub, &sem).await.is_err());
+        {
+            let mut wait = pin!(sync::acquire(&sub, &sem));
+            assert!(testonly::is_pending(wait.as_mut()));
+            cancel.cancel();
+            assert!(wait.await.is_err());
+        }
         drop(p);
         let _p = sync::acquire(&ctx, &sem).await?;
 
         let m = Mutex::new(1);
         let g = sync::lock(&ctx, &m).await?;
-        assert!(sync::lock(&sub, &m).await.is_err());
+        let (sub, cancel) = ctx.with_canceler();
+        {
+            let mut wait = pin!(sync::lock(&sub, &m));
+            assert!(testonly::is_pending(wait.as_mut()));
+            cancel.cancel();
+            assert!(wait.await.is_err());
+        }
         drop(g);
         *sync::lock(&ctx, &m).await? += 1;
         assert_eq!(*m.lock().await, 2);
@@ -87,7 +105,7 @@ fn queue() -> (prunable_mpsc::Sender<Msg>, prunable_mpsc::Receiver<Msg>) {
 
 #[test]
 fn prunable_mpsc_filters_and_keeps_newest_per_key() {
-    testonly::run_test(|ctx, _| async move {
+    testonly::run_test(|ctx, clock| async move {
         let (send, mut recv) = queue();
         assert!(!send.send((1, 0, 5, None)), "filtered");
         assert!(send.send((0, 0, 5, None)));
@@ -106,8 +124,11 @@ fn prunable_mpsc_filters_and_keeps_newest_per_key() {
             .collect();
         assert_eq!(order, vec![(2, 0, 5), (0, 1, 5), (0, 0, 7)]);
         assert!(recv.is_empty());
-        let sub = ctx.with_timeout(Duration::ZERO);
-        assert!(recv.recv(&sub).await.is_err());
+        let sub = ctx.with_timeout(Duration::from_secs(1));
+        let mut wait = pin!(recv.recv(&sub));
+        assert!(testonly::is_pending(wait.as_mut()));
+        clock.advance(Duration::from_secs(1));
+        assert!(wait.await.is_err());
         Ok(())
     });
 }
@@ -158,12 +179,17 @@ fn prunable_mpsc_recv_wakes_on_send() {
 
 #[test]
 fn bounded_channel_waits_for_capacity_and_is_cancellable() {
-    testonly::run_test(|ctx, _| async move {
+    testonly::run_test(|ctx, clock| async move {
         let (send, mut recv) = channel::bounded::<u32>(1);
         send.send(&ctx, 1).await?;
         assert_eq!(send.try_send(2), Err(2));
-        let sub = ctx.with_timeout(Duration::ZERO);
-        assert!(send.send(&sub, 2).await.is_err());
+        {
+            let sub = ctx.with_timeout(Duration::from_secs(1));
+            let mut wait = pin!(send.send(&sub, 2));
+            assert!(testonly::is_pending(wait.as_mut()));
+            clock.advance(Duration::from_secs(1));
+            assert!(wait.await.is_err());
+        }
         scope::run!(&ctx, |ctx, s| async {
             s.spawn(async { send.send(ctx, 3).await.map_err(ctx::Error::from) });
             assert_eq!(recv.recv(ctx).await?, 1);
@@ -173,8 +199,11 @@ fn bounded_channel_waits_for_capacity_and_is_cancellable() {
         .await?;
         // All senders gone: recv waits for cancellation instead of failing.
         drop(send);
-        assert!(recv.recv(&ctx.with_timeout(Duration::ZERO)).await.is_err());
-        assert!(recv.is_empty());
+        let sub = ctx.with_timeout(Duration::from_secs(1));
+        let mut wait = pin!(recv.recv(&sub));
+        assert!(testonly::is_pending(wait.as_mut()));
+        clock.advance(Duration::from_secs(1));
+        assert!(wait.await.is_err());
         Ok(())
     });
 }
@@ -202,7 +231,7 @@ fn unbounded_channel_and_closed_receiver() {
 
 #[test]
 fn oneshot_and_signal() {
-    testonly::run_test(|ctx, _| async move {
+    testonly::run_test(|ctx, clock| async move {
         let (send, recv) = oneshot::channel::<u8>();
         assert!(!send.is_closed());
         send.send(3);
@@ -214,13 +243,22 @@ fn oneshot_and_signal() {
             recv.recv_or_disconnected(&ctx).await?,
             Err(oneshot::Disconnected)
         );
+        // A dropped sender: `recv` waits for cancellation.
         let (send, recv) = oneshot::channel::<u8>();
         drop(send);
-        assert!(recv.recv(&ctx.with_timeout(Duration::ZERO)).await.is_err());
+        let sub = ctx.with_timeout(Duration::from_secs(1));
+        let mut wait = pin!(recv.recv(&sub));
+        assert!(testonly::is_pending(wait.as_mut()));
+        clock.advance(Duration::from_secs(1));
+        assert!(wait.await.is_err());
 
         let sig = Arc::new(signal::Once::new());
         assert!(!sig.try_recv());
-        assert!(sig.recv(&ctx.with_timeout(Duration::ZERO)).await.is_err());
+        let sub = ctx.with_timeout(Duration::from_secs(1));
+        let mut wait = pin!(sig.recv(&sub));
+        assert!(testonly::is_pending(wait.as_mut()));
+        clock.advance(Duration::from_secs(1));
+        assert!(wait.await.is_err());
         scope::run!(&ctx, |ctx, s| async {
             let waiters: Vec<_> = (0..3)
                 .map(|_| s.spawn(async { Ok(sig.recv(ctx).await?) }))
@@ -236,4 +274,30 @@ fn oneshot_and_signal() {
         assert!(sig.try_recv());
         Ok(())
     });
+}
+
+#[test]
+fn prunable_mpsc_a_winning_queued_message_protects_the_others() {
+    // Pruner: drop queued messages with a smaller number, but the new message loses to a queued
+    // 100. Nothing queued may be dropped when the new message loses.
+    let (send, mut recv) = prunable_mpsc::channel(
+        |_: &u32| true,
+        |old: &u32, new: &u32| {
+            if *old == 100 {
+                Prune::DropNew
+            } else if *new == 100 {
+                Prune::KeepBoth
+            } else if old < new {
+                Prune::DropOld
+            } else {
+                Prune::KeepBoth
+            }
+        },
+    );
+    assert!(send.send(1));
+    assert!(send.send(100));
+    assert!(!send.send(5));
+    assert_eq!(recv.try_recv(), Some(1));
+    assert_eq!(recv.try_recv(), Some(100));
+    assert_eq!(recv.try_recv(), None);
 }
