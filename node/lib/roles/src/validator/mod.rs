@@ -1,0 +1,7 @@
+//! The validator role: consensus keys and everything validators sign.
+
+mod keys;
+pub mod messages;
+
+pub use keys::{AggregateSignature, ProofOfPossession, PublicKey, SecretKey, Signature};
+pub use messages::*;
