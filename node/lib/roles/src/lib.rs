@@ -11,3 +11,6 @@
 pub mod node;
 pub mod proto;
 pub mod validator;
+
+#[cfg(any(test, feature = "testonly"))]
+pub mod testonly;

@@ -5,3 +5,6 @@ pub mod messages;
 
 pub use keys::{AggregateSignature, ProofOfPossession, PublicKey, SecretKey, Signature};
 pub use messages::*;
+
+#[cfg(test)]
+mod tests;

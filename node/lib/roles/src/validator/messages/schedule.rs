@@ -300,3 +300,9 @@ impl ProtoFmt for Schedule {
         }
     }
 }
+
+/// [`weighted_eligibility`] for the change-detector tests.
+#[cfg(test)]
+pub(crate) fn weighted_eligibility_for_tests(turn: u64, modulus: u64) -> u64 {
+    weighted_eligibility(turn, modulus)
+}

@@ -1,0 +1,3 @@
+mod encoding;
+mod qc;
+mod vectors;
