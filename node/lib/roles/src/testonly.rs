@@ -48,6 +48,13 @@ random!(AggregateSignature, |rng| {
 });
 random!(node::SecretKey, |rng| node::SecretKey::generate(rng));
 random!(node::SessionId, |rng| node::SessionId(bytes(rng, 64)));
+random!(node::PublicKey, |rng| rng
+    .random::<node::SecretKey>()
+    .public());
+random!(node::Msg, |rng| node::Msg::SessionId(rng.random()));
+random!(node::Signed, |rng| rng
+    .random::<node::SecretKey>()
+    .sign_msg(rng.random()));
 random!(MsgHash, |rng| MsgHash(Keccak256::new(
     &rng.random::<[u8; 8]>()
 )));

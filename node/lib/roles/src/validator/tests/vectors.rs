@@ -156,7 +156,7 @@ fn weighted_leader_selection() {
 }
 
 fn schedules_eligibility(view: u64) -> u64 {
-    super::super::messages::weighted_eligibility_for_tests(view, 60)
+    weighted_eligibility_for_tests(view, 60)
 }
 
 #[test]
