@@ -9,7 +9,7 @@ fn session_id_signatures() {
     let rng = &mut StdRng::seed_from_u64(5);
     let key = SecretKey::generate(rng);
     let msg = Msg::SessionId(SessionId(rng.random::<[u8; 32]>().to_vec()));
-    let signed = key.sign_msg(msg.clone());
+    let signed = key.sign_msg(msg);
     signed.verify().unwrap();
     // Over the canonical re-encoding.
     let back: Signed = decode(&encode(&signed)).unwrap();
@@ -18,7 +18,7 @@ fn session_id_signatures() {
     let mut other = signed.clone();
     other.msg = Msg::SessionId(SessionId(vec![1, 2, 3]));
     assert_eq!(other.verify(), Err(InvalidSignature));
-    let mut other = signed.clone();
+    let mut other = signed;
     other.key = SecretKey::generate(rng).public();
     assert_eq!(other.verify(), Err(InvalidSignature));
 }
