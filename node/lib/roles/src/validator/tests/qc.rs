@@ -76,7 +76,7 @@ fn commit_qc_add_errors() {
     // A certificate for a vote of another chain: the vote is consistent but invalid.
     let foreign = ReplicaCommit {
         view: other.view(3),
-        ..msg.clone()
+        ..msg
     };
     let mut qc2 = CommitQC::new(foreign.clone(), sch);
     assert!(matches!(
@@ -110,7 +110,7 @@ fn commit_qc_verify_errors() {
         Err(CommitQCVerifyError::BadSignature)
     );
     // The aggregate of another message.
-    let mut bad = qc.clone();
+    let mut bad = qc;
     bad.signature = s.commit_qc(&commit(&s, 3, 8), &[0, 1, 2, 3]).signature;
     assert_eq!(
         bad.verify(g, E0, sch),
@@ -130,7 +130,7 @@ fn timeout_qc_threshold_and_add_errors() {
     );
     let mut qc = s.timeout_qc(
         s.view(5),
-        &[votes.clone(), vec![(4, timeout(&s, 5))]].concat(),
+        &[votes, vec![(4, timeout(&s, 5))]].concat(),
     );
     qc.verify(g, E0, sch).unwrap();
     assert_eq!(qc.weight(sch), 5);
@@ -187,7 +187,7 @@ fn timeout_qc_verify_errors() {
     );
     // An entry without signers.
     let mut bad = good.clone();
-    bad.map.insert(other.clone(), Signers::new(6));
+    bad.map.insert(other, Signers::new(6));
     assert!(matches!(
         bad.verify(g, E0, sch),
         Err(TimeoutQCVerifyError::NoSignersAssigned(_))
@@ -320,7 +320,7 @@ fn reproposal_rule() {
     // One subquorum, but a high QC already at or above it: build on the high QC.
     let high_qc = s.commit_qc(&commit(&s, 4, 10), &[0, 1, 2, 3, 4]);
     let with_both = ReplicaTimeout {
-        high_vote: Some(hv1.clone()),
+        high_vote: Some(hv1),
         high_qc: Some(high_qc.clone()),
         ..timeout(&s, 5)
     };
