@@ -12,6 +12,8 @@
 //! no repeated numeric fields, no interleaved oneofs). The tests of every schema-owning crate
 //! compare this encoding with an independent canonicalizer ([`testonly`]).
 
+#[cfg(any(test, feature = "config"))]
+pub mod config;
 mod proto_fmt;
 pub mod std_conv;
 #[cfg(any(test, feature = "testonly"))]

@@ -180,3 +180,22 @@ proptest::proptest! {
         decode_all(&bytes);
     }
 }
+
+#[test]
+fn config_types_round_trip_through_json_and_yaml() {
+    use zksync_protobuf::config::{decode_json, decode_yaml, encode_json, encode_yaml};
+    let rng = &mut rng();
+    for _ in 0..10 {
+        let genesis: Genesis = rng.random();
+        let json = encode_json(DESCRIPTOR_SET, &genesis).unwrap();
+        assert_eq!(
+            decode_json::<Genesis>(DESCRIPTOR_SET, &json).unwrap(),
+            genesis
+        );
+        let yaml = encode_yaml(DESCRIPTOR_SET, &genesis).unwrap();
+        assert_eq!(
+            decode_yaml::<Genesis>(DESCRIPTOR_SET, &yaml).unwrap(),
+            genesis
+        );
+    }
+}

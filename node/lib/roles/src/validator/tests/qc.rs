@@ -128,10 +128,7 @@ fn timeout_qc_threshold_and_add_errors() {
         qc.verify(g, E0, sch),
         Err(TimeoutQCVerifyError::NotEnoughWeight { got: 4, want: 5 })
     );
-    let mut qc = s.timeout_qc(
-        s.view(5),
-        &[votes, vec![(4, timeout(&s, 5))]].concat(),
-    );
+    let mut qc = s.timeout_qc(s.view(5), &[votes, vec![(4, timeout(&s, 5))]].concat());
     qc.verify(g, E0, sch).unwrap();
     assert_eq!(qc.weight(sch), 5);
     let vote = s.keys[0].sign_msg(timeout(&s, 5));
