@@ -35,8 +35,13 @@ fn proposal() -> Signed<LeaderProposal> {
     };
     let mut qc = CommitQC::new(vote.clone(), &schedule);
     for k in &keys {
-        qc.add(&k.sign_msg(vote.clone()), genesis, EpochNumber(0), &schedule)
-            .unwrap();
+        qc.add(
+            &k.sign_msg(vote.clone()),
+            genesis,
+            EpochNumber(0),
+            &schedule,
+        )
+        .unwrap();
     }
     keys[0].sign_msg(LeaderProposal {
         proposal_payload: Some(payload),

@@ -3,7 +3,7 @@
 use std::fmt;
 
 use anyhow::Context as _;
-use zksync_consensus_crypto::{ByteFmt, Text, TextFmt, TextFmtError, keccak256::Keccak256};
+use zksync_consensus_crypto::keccak256::Keccak256;
 use zksync_protobuf::{ProtoFmt, read_required, required};
 
 use super::{CommitQC, CommitQCVerifyError, EpochNumber, GenesisHash, Schedule};
@@ -63,37 +63,12 @@ impl Payload {
     }
 }
 
-/// The hash of a payload.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub struct PayloadHash(pub Keccak256);
-
-impl fmt::Debug for PayloadHash {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&TextFmt::encode(self))
-    }
-}
-
-impl TextFmt for PayloadHash {
-    fn decode(text: Text<'_>) -> Result<Self, TextFmtError> {
-        text.strip("payload:keccak256:")?.decode_hex().map(Self)
-    }
-    fn encode(&self) -> String {
-        format!("payload:keccak256:{}", hex::encode(self.0.as_bytes()))
-    }
-}
-
-impl ProtoFmt for PayloadHash {
-    type Proto = proto::PayloadHash;
-    fn read(r: &Self::Proto) -> anyhow::Result<Self> {
-        let bytes = required(&r.keccak256).context("keccak256")?;
-        Ok(Self(ByteFmt::decode(bytes).context("keccak256")?))
-    }
-    fn build(&self) -> Self::Proto {
-        proto::PayloadHash {
-            keccak256: Some(self.0.as_bytes().to_vec()),
-        }
-    }
-}
+super::hash::keccak_hash_type!(
+    /// The hash of a payload.
+    PayloadHash,
+    "payload:keccak256:",
+    proto::PayloadHash
+);
 
 /// What validators vote on: a block number and the hash of its payload.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -1,9 +1,7 @@
 //! Genesis: the parameters that identify a chain (protocol.md 2.13-2.14).
 
-use std::fmt;
-
 use anyhow::{Context as _, bail};
-use zksync_consensus_crypto::{ByteFmt, Text, TextFmt, TextFmtError, keccak256::Keccak256};
+use zksync_consensus_crypto::keccak256::Keccak256;
 use zksync_protobuf::{ProtoFmt, read_optional, required};
 
 use super::{BlockNumber, Schedule};
@@ -81,36 +79,9 @@ impl ProtoFmt for Genesis {
     }
 }
 
-/// The hash of a genesis.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub struct GenesisHash(pub Keccak256);
-
-impl fmt::Debug for GenesisHash {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&TextFmt::encode(self))
-    }
-}
-
-impl TextFmt for GenesisHash {
-    fn decode(text: Text<'_>) -> Result<Self, TextFmtError> {
-        text.strip("genesis_hash:keccak256:")?
-            .decode_hex()
-            .map(Self)
-    }
-    fn encode(&self) -> String {
-        format!("genesis_hash:keccak256:{}", hex::encode(self.0.as_bytes()))
-    }
-}
-
-impl ProtoFmt for GenesisHash {
-    type Proto = proto::GenesisHash;
-    fn read(r: &Self::Proto) -> anyhow::Result<Self> {
-        let bytes = required(&r.keccak256).context("keccak256")?;
-        Ok(Self(ByteFmt::decode(bytes).context("keccak256")?))
-    }
-    fn build(&self) -> Self::Proto {
-        proto::GenesisHash {
-            keccak256: Some(self.0.as_bytes().to_vec()),
-        }
-    }
-}
+super::hash::keccak_hash_type!(
+    /// The hash of a genesis: identifies the chain in every message.
+    GenesisHash,
+    "genesis_hash:keccak256:",
+    proto::GenesisHash
+);

@@ -4,6 +4,7 @@ mod block;
 mod commit;
 mod discovery;
 mod genesis;
+mod hash;
 mod msg;
 mod proposal;
 mod schedule;

@@ -3,13 +3,9 @@
 //! A validator always signs `keccak256(canonical(validator.Msg))`, where `Msg` wraps a
 //! consensus message, a session id or a network address.
 
-use std::fmt;
-
 use anyhow::Context as _;
 use prost::Message as _;
-use zksync_consensus_crypto::{
-    ByteFmt, Text, TextFmt, TextFmtError, bls12_381, keccak256::Keccak256,
-};
+use zksync_consensus_crypto::{bls12_381, keccak256::Keccak256};
 use zksync_consensus_utils::enum_util::{BadVariantError, Variant};
 use zksync_protobuf::{ProtoFmt, read_required, required};
 
@@ -248,39 +244,12 @@ consensus_variant!(ReplicaCommit, ReplicaCommit);
 consensus_variant!(ReplicaNewView, ReplicaNewView);
 consensus_variant!(ReplicaTimeout, ReplicaTimeout);
 
-/// The hash of a [`Msg`]: what a validator signs.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct MsgHash(pub Keccak256);
-
-impl fmt::Debug for MsgHash {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&TextFmt::encode(self))
-    }
-}
-
-impl TextFmt for MsgHash {
-    fn decode(text: Text<'_>) -> Result<Self, TextFmtError> {
-        text.strip("validator_msg:keccak256:")?
-            .decode_hex()
-            .map(Self)
-    }
-    fn encode(&self) -> String {
-        format!("validator_msg:keccak256:{}", hex::encode(self.0.as_bytes()))
-    }
-}
-
-impl ProtoFmt for MsgHash {
-    type Proto = proto::MsgHash;
-    fn read(r: &Self::Proto) -> anyhow::Result<Self> {
-        let bytes = required(&r.keccak256).context("keccak256")?;
-        Ok(Self(ByteFmt::decode(bytes).context("keccak256")?))
-    }
-    fn build(&self) -> Self::Proto {
-        proto::MsgHash {
-            keccak256: Some(self.0.as_bytes().to_vec()),
-        }
-    }
-}
+super::hash::keccak_hash_type!(
+    /// The hash of a [`Msg`]: what a validator signs.
+    MsgHash,
+    "validator_msg:keccak256:",
+    proto::MsgHash
+);
 
 /// A message signed by a validator.
 #[derive(Clone, Debug, PartialEq, Eq)]
