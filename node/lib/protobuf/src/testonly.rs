@@ -15,7 +15,8 @@ use prost::{
     bytes::Buf as _,
     encoding::{WireType, decode_key, decode_varint, encode_key, encode_varint},
 };
-use prost_reflect::{DescriptorPool, Kind, MessageDescriptor};
+use prost_reflect::Kind;
+pub use prost_reflect::{DescriptorPool, MessageDescriptor};
 use rand::{Rng, RngExt as _};
 
 use crate::{ProtoFmt, decode, encode};

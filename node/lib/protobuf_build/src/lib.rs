@@ -161,7 +161,9 @@ impl Config {
         config.enable_type_names();
         config.out_dir(&out_dir);
         config.include_file("gen.rs");
-        // Types of imported files map to the generated code of the crate that owns them.
+        // Types of imported files map to the generated code of the crate that owns them
+        // (one mapping per package; several files may share one).
+        let mut externs = std::collections::BTreeMap::new();
         for file in &fds.file {
             if names.contains(&file.name().to_string()) {
                 continue;
@@ -169,12 +171,17 @@ impl Config {
             let dep = self
                 .dependencies
                 .iter()
-                .find(|d| file.name().starts_with(&format!("{}/", d.import_prefix)))
+                .filter(|d| file.name().starts_with(&format!("{}/", d.import_prefix)))
+                // The most specific prefix wins (`zksync/roles` over `zksync`).
+                .max_by_key(|d| d.import_prefix.len())
                 .with_context(|| {
                     format!("{} is imported but no dependency provides it", file.name())
                 })?;
             let rust = format!("{}::{}", dep.rust_path, file.package().replace('.', "::"));
-            config.extern_path(format!(".{}", file.package()), rust);
+            externs.insert(format!(".{}", file.package()), rust);
+        }
+        for (package, rust) in externs {
+            config.extern_path(package, rust);
         }
         // All files go in (prost needs the imported messages' descriptors); types of imported
         // files are skipped by the extern paths above.
