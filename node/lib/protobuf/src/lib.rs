@@ -10,7 +10,7 @@
 //! minimal varints and every present `optional` field, which is the canonical form for schemas
 //! that pass the build-time check of `zksync_protobuf_build` (proto3, explicit presence, no maps,
 //! no repeated numeric fields, no interleaved oneofs). The tests of every schema-owning crate
-//! compare this encoding with an independent canonicalizer ([`testonly`]).
+//! compare this encoding with an independent canonicalizer (the `testonly` module).
 
 #[cfg(any(test, feature = "config"))]
 pub mod config;
