@@ -307,4 +307,21 @@ impl Setup {
         }
         qc
     }
+
+    /// A valid finalized block `number` with `payload`, certified by every validator in view
+    /// `number` of epoch 0.
+    pub fn final_block(&self, number: BlockNumber, payload: Payload) -> FinalBlock {
+        let msg = ReplicaCommit {
+            view: self.view(number.0),
+            proposal: BlockHeader {
+                number,
+                payload: payload.hash(),
+            },
+        };
+        let all: Vec<usize> = (0..self.keys.len()).collect();
+        FinalBlock {
+            payload,
+            justification: self.commit_qc(&msg, &all),
+        }
+    }
 }

@@ -1,0 +1,387 @@
+//! The block store: verified finalized blocks queued ahead of persistence (protocol.md 6.3).
+//!
+//! Blocks enter through [`BlockStore::queue_block`] (from bft or from sync), are verified, and
+//! are appended in order to an in-memory queue. The runner hands them, in order, to the
+//! execution layer and mirrors its persisted range. The queue is bounded: once
+//! `max_unpersisted` blocks wait for persistence, `queue_block` waits too.
+
+use std::{collections::VecDeque, sync::Arc};
+
+use anyhow::Context as _;
+use tokio::sync::watch;
+use zksync_concurrency::{ctx, error::Wrap as _, scope, sync};
+use zksync_consensus_roles::validator::{
+    Block, BlockNumber, EpochNumber, FinalBlock, Genesis, GenesisHash, PreGenesisBlock,
+};
+
+use crate::{
+    BlockStoreState, ExecutionLayer, Last, VerifyError,
+    epochs::{EpochInfo, Epochs},
+};
+
+mod errors;
+#[cfg(test)]
+mod tests;
+
+pub use errors::BlockError;
+
+/// Settings of a [`BlockStore`].
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// How many verified blocks may wait for persistence before `queue_block` waits.
+    pub max_unpersisted: usize,
+    /// How many recently persisted blocks stay cached in memory (for peers that sync).
+    pub cache_persisted: usize,
+    /// How often the pending validator schedule is polled (dynamic schedules only).
+    pub schedule_poll_interval: zksync_concurrency::time::Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            max_unpersisted: 100,
+            cache_persisted: 100,
+            schedule_poll_interval: zksync_concurrency::time::Duration::from_secs(5),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Inner {
+    /// Blocks accepted by the store: persisted ones plus the queue.
+    queued: BlockStoreState,
+    /// What the execution layer reports as durable.
+    persisted: BlockStoreState,
+    /// Contiguous blocks ending at `queued.last`: the unpersisted ones and a few persisted.
+    cache: VecDeque<Block>,
+}
+
+impl Inner {
+    fn unpersisted(&self) -> usize {
+        (self.queued.next().0 - self.persisted.next().0.min(self.queued.next().0)) as usize
+    }
+}
+
+/// Verified blocks, queued ahead of the execution layer's persistence.
+#[derive(Debug)]
+pub struct BlockStore {
+    engine: Arc<dyn ExecutionLayer>,
+    genesis: Genesis,
+    genesis_hash: GenesisHash,
+    config: Config,
+    inner: watch::Sender<Inner>,
+    queued_watch: watch::Sender<BlockStoreState>,
+    epochs: Epochs,
+}
+
+/// Background tasks of a [`BlockStore`]; run it for as long as the store is used.
+#[must_use = "the block store does nothing unless its runner runs"]
+#[derive(Debug)]
+pub struct BlockStoreRunner(Arc<BlockStore>);
+
+impl BlockStore {
+    /// Reads the genesis and the persisted range, and sets up epoch schedules.
+    pub async fn new(
+        ctx: &ctx::Ctx,
+        engine: Arc<dyn ExecutionLayer>,
+        config: Config,
+    ) -> ctx::Result<(Arc<Self>, BlockStoreRunner)> {
+        let genesis = engine.genesis(ctx).await.wrap("genesis()")?;
+        let genesis_hash = genesis.hash();
+        let persisted = engine.persisted().borrow().clone();
+        persisted
+            .verify(genesis_hash)
+            .context("execution layer's persisted range")?;
+        let epochs = Epochs::new(&genesis);
+        let this = Arc::new(Self {
+            engine,
+            genesis,
+            genesis_hash,
+            config,
+            queued_watch: watch::Sender::new(persisted.clone()),
+            inner: watch::Sender::new(Inner {
+                queued: persisted.clone(),
+                persisted,
+                cache: VecDeque::new(),
+            }),
+            epochs,
+        });
+        Ok((this.clone(), BlockStoreRunner(this)))
+    }
+
+    /// The genesis.
+    pub fn genesis(&self) -> &Genesis {
+        &self.genesis
+    }
+
+    /// The range of accepted (queued or persisted) blocks.
+    pub fn queued(&self) -> BlockStoreState {
+        self.inner.borrow().queued.clone()
+    }
+
+    /// The range of persisted blocks.
+    pub fn persisted(&self) -> BlockStoreState {
+        self.inner.borrow().persisted.clone()
+    }
+
+    /// A watch of the queued range (what the network advertises to peers).
+    pub fn subscribe(&self) -> watch::Receiver<BlockStoreState> {
+        self.queued_watch.subscribe()
+    }
+
+    /// Publishes the queued range to subscribers if it changed.
+    fn publish(&self) {
+        let queued = self.inner.borrow().queued.clone();
+        self.queued_watch.send_if_modified(|q| {
+            let changed = *q != queued;
+            *q = queued;
+            changed
+        });
+    }
+
+    /// The schedule of `epoch`, if known.
+    pub fn epoch(&self, epoch: EpochNumber) -> Option<EpochInfo> {
+        self.epochs.get(epoch)
+    }
+
+    /// Waits until the schedule of `epoch` is known.
+    pub async fn wait_for_epoch(
+        &self,
+        ctx: &ctx::Ctx,
+        epoch: EpochNumber,
+    ) -> ctx::OrCanceled<EpochInfo> {
+        self.epochs.wait_for(ctx, epoch).await
+    }
+
+    /// The execution layer.
+    pub fn engine(&self) -> &Arc<dyn ExecutionLayer> {
+        &self.engine
+    }
+
+    pub(crate) fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// A block, if the store has it (cache first, then the execution layer).
+    pub async fn block(&self, ctx: &ctx::Ctx, number: BlockNumber) -> ctx::Result<Option<Block>> {
+        {
+            let inner = self.inner.borrow();
+            if !inner.queued.contains(number) {
+                return Ok(None);
+            }
+            if let Some(first) = inner.cache.front()
+                && number >= first.number()
+            {
+                let i = (number.0 - first.number().0) as usize;
+                return Ok(inner.cache.get(i).cloned());
+            }
+        }
+        Ok(Some(
+            self.engine
+                .block(ctx, number)
+                .await
+                .with_wrap(|| format!("block({number})"))?,
+        ))
+    }
+
+    /// Verifies a block for this chain: payload hash and certificate against the schedule of
+    /// the block's epoch, or the execution layer's check for a pre-genesis block.
+    pub async fn verify_block(&self, ctx: &ctx::Ctx, block: &Block) -> Result<(), BlockError> {
+        match block {
+            Block::Final(b) => self.verify_final(b),
+            Block::PreGenesis(b) => self.verify_pregenesis(ctx, b).await,
+        }
+    }
+
+    fn verify_final(&self, block: &FinalBlock) -> Result<(), BlockError> {
+        let number = block.number();
+        if number < self.genesis.first_block {
+            return Err(BlockError::FinalBeforeGenesis {
+                number,
+                first_block: self.genesis.first_block,
+            });
+        }
+        let epoch = block.justification.view().epoch;
+        let info = self
+            .epochs
+            .get(epoch)
+            .ok_or(BlockError::UnknownEpoch(epoch))?;
+        if !info.contains(number) {
+            return Err(BlockError::OutsideEpoch { number, epoch });
+        }
+        block.verify_payload().map_err(BlockError::Block)?;
+        block
+            .justification
+            .verify(self.genesis_hash, epoch, &info.schedule)
+            .map_err(|e| BlockError::Block(e.into()))
+    }
+
+    async fn verify_pregenesis(
+        &self,
+        ctx: &ctx::Ctx,
+        block: &PreGenesisBlock,
+    ) -> Result<(), BlockError> {
+        if block.number >= self.genesis.first_block {
+            return Err(BlockError::PreGenesisAfterGenesis {
+                number: block.number,
+                first_block: self.genesis.first_block,
+            });
+        }
+        match self.engine.verify_pregenesis_block(ctx, block).await {
+            Ok(()) => Ok(()),
+            Err(VerifyError::Invalid(err)) => Err(BlockError::InvalidPreGenesis(err)),
+            Err(VerifyError::Canceled(c)) => Err(BlockError::Canceled(c)),
+            Err(VerifyError::Internal(err)) => Err(BlockError::Internal(err)),
+        }
+    }
+
+    /// Verifies `block` and appends it to the queue. It must be the next block after the
+    /// queued range (a block already in the range is accepted and ignored; a gap is an error).
+    /// Waits while `max_unpersisted` blocks are waiting for persistence.
+    pub async fn queue_block(&self, ctx: &ctx::Ctx, block: Block) -> Result<(), BlockError> {
+        let number = block.number();
+        if self.queued().contains(number) {
+            return Ok(());
+        }
+        self.verify_block(ctx, &block).await?;
+        let mut recv = self.inner.subscribe();
+        sync::wait_for(ctx, &mut recv, |inner| {
+            inner.unpersisted() < self.config.max_unpersisted || inner.queued.contains(number)
+        })
+        .await?;
+        let mut res = Ok(());
+        self.inner.send_if_modified(|inner| {
+            let next = inner.queued.next();
+            if number < next {
+                return false;
+            }
+            if number > next {
+                res = Err(BlockError::Gap { next, got: number });
+                return false;
+            }
+            inner.queued.last = Some(match &block {
+                Block::Final(b) => Last::Final(b.justification.clone()),
+                Block::PreGenesis(b) => Last::PreGenesis(b.number),
+            });
+            inner.cache.push_back(block);
+            true
+        });
+        self.publish();
+        res
+    }
+
+    /// Waits until block `number` is queued.
+    pub async fn wait_until_queued(
+        &self,
+        ctx: &ctx::Ctx,
+        number: BlockNumber,
+    ) -> ctx::OrCanceled<BlockStoreState> {
+        let mut recv = self.inner.subscribe();
+        Ok(
+            sync::wait_for(ctx, &mut recv, |inner| number < inner.queued.next())
+                .await?
+                .queued
+                .clone(),
+        )
+    }
+
+    /// Waits until block `number` is persisted.
+    pub async fn wait_until_persisted(
+        &self,
+        ctx: &ctx::Ctx,
+        number: BlockNumber,
+    ) -> ctx::OrCanceled<BlockStoreState> {
+        let mut recv = self.inner.subscribe();
+        Ok(
+            sync::wait_for(ctx, &mut recv, |inner| number < inner.persisted.next())
+                .await?
+                .persisted
+                .clone(),
+        )
+    }
+}
+
+impl BlockStoreRunner {
+    /// Runs until `ctx` is cancelled or the execution layer fails.
+    pub async fn run(self, ctx: &ctx::Ctx) -> anyhow::Result<()> {
+        let store = &*self.0;
+        let res = scope::run!(ctx, |ctx, s| async {
+            s.spawn_bg(store.run_mirror_persisted(ctx));
+            s.spawn_bg(store.run_persist(ctx));
+            if store.genesis.validators_schedule.is_none() {
+                s.spawn_bg(store.epochs.run_poller(ctx, store));
+            }
+            ctx.canceled().await;
+            Ok(())
+        })
+        .await;
+        match res {
+            Ok(()) | Err(ctx::Error::Canceled(_)) => Ok(()),
+            Err(ctx::Error::Internal(err)) => Err(err),
+        }
+    }
+}
+
+impl BlockStore {
+    /// Mirrors the execution layer's persisted range; a shrinking range is fatal.
+    async fn run_mirror_persisted(&self, ctx: &ctx::Ctx) -> ctx::Result<()> {
+        let mut persisted = self.engine.persisted();
+        loop {
+            let new = sync::changed(ctx, &mut persisted).await?.clone();
+            new.verify(self.genesis_hash)
+                .context("execution layer's persisted range")?;
+            let mut err = None;
+            self.inner.send_modify(|inner| {
+                if new.next() < inner.persisted.next() {
+                    err = Some(anyhow::anyhow!(
+                        "execution layer's persisted range shrank: next block went from {} to {}",
+                        inner.persisted.next(),
+                        new.next()
+                    ));
+                    return;
+                }
+                inner.persisted = new.clone();
+                if inner.queued.next() < new.next() {
+                    // Persistence overtook the queue (blocks arrived another way).
+                    inner.queued = new.clone();
+                    inner.cache.clear();
+                }
+                // Keep the unpersisted blocks and `cache_persisted` persisted ones.
+                let keep = inner.unpersisted() + self.config.cache_persisted;
+                while inner.cache.len() > keep {
+                    inner.cache.pop_front();
+                }
+            });
+            if let Some(err) = err {
+                return Err(err.into());
+            }
+            self.publish();
+        }
+    }
+
+    /// Hands queued blocks to the execution layer, in order.
+    async fn run_persist(&self, ctx: &ctx::Ctx) -> ctx::Result<()> {
+        let mut recv = self.inner.subscribe();
+        let mut next = self.persisted().next();
+        loop {
+            let block = {
+                let inner = sync::wait_for(ctx, &mut recv, |inner| {
+                    inner.queued.next() > next.max(inner.persisted.next())
+                })
+                .await?;
+                next = next.max(inner.persisted.next());
+                let first = inner.cache.front().map(|b| b.number()).unwrap_or(next);
+                inner.cache.get((next.0 - first.0) as usize).cloned()
+            };
+            let Some(block) = block else {
+                // Only persisted blocks left behind the cache; nothing to hand over.
+                continue;
+            };
+            self.engine
+                .queue_next_block(ctx, block)
+                .await
+                .with_wrap(|| format!("queue_next_block({next})"))?;
+            next = next.next();
+        }
+    }
+}
