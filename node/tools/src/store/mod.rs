@@ -1,0 +1,391 @@
+//! A durable [`ExecutionLayer`] on `redb` (pure Rust, crash-safe B-trees): what the `node`
+//! binary runs on.
+//!
+//! # Layout (one file)
+//!
+//! | table | key | value |
+//! |---|---|---|
+//! | `meta` | `"genesis"`, `"first"` | canonical `Genesis`; first block number (u64 BE) |
+//! | `blocks` | block number (u64; redb orders it numerically) | canonical `validator.Block` |
+//! | `schedules` | activation block (u64) | canonical `ValidatorSchedule` (dynamic schedules) |
+//! | `state` | `"replica"` | canonical `ReplicaState` |
+//!
+//! # Durability
+//!
+//! Every block and every replica state is written in its own write transaction committed with
+//! `Durability::Immediate`: redb fsyncs before `commit` returns, so a block reported as
+//! persisted and a state whose `set_state` returned survive a crash (or `kill -9`) at any point.
+//! redb's copy-on-write commits make a crash mid-write leave the previous committed state.
+//! All database calls run on tokio's blocking pool, off the async workers.
+//!
+//! # Not an execution engine
+//!
+//! The tools chain has no execution: payloads are opaque random bytes of a configured size and
+//! every payload is accepted. Pre-genesis blocks are accepted only when their payload hash is
+//! in the configured trusted list (there is no L1 to check a justification against).
+
+use std::{
+    collections::{BTreeMap, HashSet},
+    path::Path,
+    sync::{Arc, Mutex, PoisonError},
+};
+
+use anyhow::Context as _;
+use rand::{RngExt as _, SeedableRng as _, rngs::StdRng};
+use redb::{
+    Database, Durability, ReadableDatabase as _, ReadableTable as _, ReadableTableMetadata as _,
+    TableDefinition,
+};
+use tokio::sync::watch;
+use zksync_concurrency::{ctx, scope};
+use zksync_consensus_roles::validator::{
+    Block, BlockNumber, Genesis, GenesisHash, Payload, PayloadHash, PreGenesisBlock, ReplicaState,
+    Schedule,
+};
+use zksync_consensus_storage::{
+    BlockStoreState, ExecutionLayer, Last, ScheduleAt, Transaction, VerifyError,
+};
+
+#[cfg(test)]
+mod tests;
+
+const META: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("meta");
+const BLOCKS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("blocks");
+const SCHEDULES: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("schedules");
+const STATE: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("state");
+
+/// The database cannot be used.
+#[derive(thiserror::Error, Debug)]
+pub enum StoreError {
+    /// The database belongs to another chain.
+    #[error(
+        "database {path} belongs to another chain: stored genesis {stored:?}, configured {configured:?}"
+    )]
+    GenesisMismatch {
+        /// Database path.
+        path: String,
+        /// Hash of the stored genesis.
+        stored: GenesisHash,
+        /// Hash of the configured genesis.
+        configured: GenesisHash,
+    },
+    /// The file is not a valid database, or its content does not decode.
+    #[error("database {path} is corrupted: {reason:#}")]
+    Corrupted {
+        /// Database path.
+        path: String,
+        /// What is wrong.
+        reason: anyhow::Error,
+    },
+    /// Opening or creating the file failed.
+    #[error("opening database {path}: {source}")]
+    Open {
+        /// Database path.
+        path: String,
+        /// The redb error.
+        source: redb::DatabaseError,
+    },
+}
+
+/// Settings of the durable store beyond the genesis.
+#[derive(Clone, Debug, Default)]
+pub struct StoreConfig {
+    /// First block the store holds (at most `genesis.first_block`; lower to keep pre-genesis
+    /// blocks). `None` = `genesis.first_block`.
+    pub first_block: Option<BlockNumber>,
+    /// Dynamic validator schedules with their activation blocks (for a genesis without a
+    /// static schedule).
+    pub schedules: Vec<ScheduleAt>,
+    /// Trusted payload hashes of pre-genesis blocks.
+    pub pregenesis: BTreeMap<BlockNumber, PayloadHash>,
+    /// Size of the random payloads this node proposes.
+    pub payload_size: usize,
+}
+
+/// Transactions remembered for deduplication, at most.
+const MAX_TXS: usize = 100_000;
+
+/// The durable execution layer of the tools.
+#[derive(Debug)]
+pub struct DurableStore {
+    db: Arc<Database>,
+    genesis: Genesis,
+    config: StoreConfig,
+    persisted: watch::Sender<BlockStoreState>,
+    /// Serializes block writes (`queue_next_block` is called in order, but be robust).
+    write: tokio::sync::Mutex<()>,
+    txs: Mutex<HashSet<Transaction>>,
+}
+
+fn corrupted(path: &str) -> impl Fn(anyhow::Error) -> StoreError + '_ {
+    move |reason| StoreError::Corrupted {
+        path: path.to_string(),
+        reason,
+    }
+}
+
+impl DurableStore {
+    /// Opens (or creates) the database at `path` for `genesis`. A database created for another
+    /// genesis, or one that does not decode, is an error: it is never silently reused.
+    pub fn open(path: &Path, genesis: Genesis, config: StoreConfig) -> Result<Self, StoreError> {
+        let p = path.display().to_string();
+        let db = Database::create(path).map_err(|source| match source {
+            redb::DatabaseError::Storage(e) => StoreError::Corrupted {
+                path: p.clone(),
+                reason: e.into(),
+            },
+            source => StoreError::Open {
+                path: p.clone(),
+                source,
+            },
+        })?;
+        let first = config.first_block.unwrap_or(genesis.first_block);
+        let state = Self::init(&db, &genesis, first, &config.schedules).map_err(corrupted(&p))?;
+        let state = match state {
+            Ok(state) => state,
+            Err(stored) => {
+                return Err(StoreError::GenesisMismatch {
+                    path: p,
+                    stored,
+                    configured: genesis.hash(),
+                });
+            }
+        };
+        Ok(Self {
+            db: Arc::new(db),
+            genesis,
+            config,
+            persisted: watch::Sender::new(state),
+            write: tokio::sync::Mutex::new(()),
+            txs: Mutex::default(),
+        })
+    }
+
+    /// Writes the genesis on first use, checks it afterwards, and reads the block range.
+    /// `Ok(Err(hash))`: the database holds another genesis.
+    fn init(
+        db: &Database,
+        genesis: &Genesis,
+        first: BlockNumber,
+        schedules: &[ScheduleAt],
+    ) -> anyhow::Result<Result<BlockStoreState, GenesisHash>> {
+        let mut tx = db.begin_write()?;
+        tx.set_durability(Durability::Immediate)?;
+        let first = {
+            let mut meta = tx.open_table(META)?;
+            let stored = meta.get("genesis")?.map(|v| v.value().to_vec());
+            match stored {
+                Some(bytes) => {
+                    let stored: Genesis =
+                        zksync_protobuf::decode(&bytes).context("stored genesis")?;
+                    if stored != *genesis {
+                        return Ok(Err(stored.hash()));
+                    }
+                    let first = meta.get("first")?.context("stored first block missing")?;
+                    let first: [u8; 8] = first.value().try_into().context("stored first block")?;
+                    BlockNumber(u64::from_be_bytes(first))
+                }
+                None => {
+                    meta.insert("genesis", zksync_protobuf::encode(genesis).as_slice())?;
+                    meta.insert("first", first.0.to_be_bytes().as_slice())?;
+                    first
+                }
+            }
+        };
+        {
+            let mut table = tx.open_table(SCHEDULES)?;
+            for (schedule, activation) in schedules {
+                table.insert(activation.0, zksync_protobuf::encode(schedule).as_slice())?;
+            }
+            let _ = tx.open_table(BLOCKS)?;
+            let _ = tx.open_table(STATE)?;
+        }
+        tx.commit()?;
+
+        // The block range: contiguous from `first` (checked: no holes).
+        let tx = db.begin_read()?;
+        let blocks = tx.open_table(BLOCKS)?;
+        let mut state = BlockStoreState::empty(first);
+        if let Some((k, v)) = blocks.last()? {
+            let last = BlockNumber(k.value());
+            let count = blocks.len()?;
+            anyhow::ensure!(
+                blocks.first()?.map(|(k, _)| k.value()) == Some(first.0)
+                    && count == last.0 - first.0 + 1,
+                "blocks are not a contiguous range starting at {first}"
+            );
+            let block: Block = zksync_protobuf::decode(v.value()).context("last block")?;
+            state.last = Some(match block {
+                Block::Final(b) => Last::Final(b.justification),
+                Block::PreGenesis(b) => Last::PreGenesis(b.number),
+            });
+        }
+        Ok(Ok(state))
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        ctx: &ctx::Ctx,
+        f: impl FnOnce(&Database) -> anyhow::Result<T> + Send + 'static,
+    ) -> ctx::Result<T> {
+        let db = self.db.clone();
+        Ok(ctx.wait(scope::wait_blocking(move || f(&db))).await??)
+    }
+}
+
+#[async_trait::async_trait]
+impl ExecutionLayer for DurableStore {
+    async fn genesis(&self, _ctx: &ctx::Ctx) -> ctx::Result<Genesis> {
+        Ok(self.genesis.clone())
+    }
+
+    async fn validator_schedule(
+        &self,
+        ctx: &ctx::Ctx,
+        number: BlockNumber,
+    ) -> ctx::Result<ScheduleAt> {
+        self.blocking(ctx, move |db| {
+            let tx = db.begin_read()?;
+            let table = tx.open_table(SCHEDULES)?;
+            let (k, v) = table
+                .range(..=number.0)?
+                .next_back()
+                .transpose()?
+                .with_context(|| format!("no schedule active at block {number}"))?;
+            let schedule: Schedule = zksync_protobuf::decode(v.value()).context("schedule")?;
+            Ok((schedule, BlockNumber(k.value())))
+        })
+        .await
+    }
+
+    async fn pending_validator_schedule(
+        &self,
+        ctx: &ctx::Ctx,
+        number: BlockNumber,
+    ) -> ctx::Result<Option<ScheduleAt>> {
+        self.blocking(ctx, move |db| {
+            let tx = db.begin_read()?;
+            let table = tx.open_table(SCHEDULES)?;
+            let Some(entry) = table.range(number.0.saturating_add(1)..)?.next() else {
+                return Ok(None);
+            };
+            let (k, v) = entry?;
+            let schedule: Schedule = zksync_protobuf::decode(v.value()).context("schedule")?;
+            Ok(Some((schedule, BlockNumber(k.value()))))
+        })
+        .await
+    }
+
+    fn persisted(&self) -> watch::Receiver<BlockStoreState> {
+        self.persisted.subscribe()
+    }
+
+    async fn block(&self, ctx: &ctx::Ctx, number: BlockNumber) -> ctx::Result<Block> {
+        self.blocking(ctx, move |db| {
+            let tx = db.begin_read()?;
+            let table = tx.open_table(BLOCKS)?;
+            let v = table
+                .get(number.0)?
+                .with_context(|| format!("block {number} is not stored"))?;
+            zksync_protobuf::decode(v.value()).with_context(|| format!("block {number}"))
+        })
+        .await
+    }
+
+    async fn queue_next_block(&self, ctx: &ctx::Ctx, block: Block) -> ctx::Result<()> {
+        let _guard = ctx.wait(self.write.lock()).await?;
+        let next = self.persisted.borrow().next();
+        let number = block.number();
+        if number < next {
+            return Ok(());
+        }
+        if number > next {
+            return Err(anyhow::anyhow!("gap: expected block {next}, got {number}").into());
+        }
+        let bytes = zksync_protobuf::encode(&block);
+        self.blocking(ctx, move |db| {
+            let mut tx = db.begin_write()?;
+            tx.set_durability(Durability::Immediate)?;
+            tx.open_table(BLOCKS)?.insert(number.0, bytes.as_slice())?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await?;
+        let last = match block {
+            Block::Final(b) => Last::Final(b.justification),
+            Block::PreGenesis(b) => Last::PreGenesis(b.number),
+        };
+        self.persisted.send_modify(|p| p.last = Some(last));
+        Ok(())
+    }
+
+    async fn verify_pregenesis_block(
+        &self,
+        _ctx: &ctx::Ctx,
+        block: &PreGenesisBlock,
+    ) -> Result<(), VerifyError> {
+        match self.config.pregenesis.get(&block.number) {
+            Some(h) if *h == block.payload.hash() => Ok(()),
+            Some(_) => Err(VerifyError::Invalid(anyhow::anyhow!(
+                "payload of pre-genesis block {} is not the trusted one",
+                block.number
+            ))),
+            None => Err(VerifyError::Invalid(anyhow::anyhow!(
+                "no trusted payload hash for pre-genesis block {}",
+                block.number
+            ))),
+        }
+    }
+
+    async fn verify_payload(
+        &self,
+        _ctx: &ctx::Ctx,
+        _number: BlockNumber,
+        _payload: &Payload,
+    ) -> Result<(), VerifyError> {
+        Ok(())
+    }
+
+    async fn propose_payload(&self, ctx: &ctx::Ctx, _number: BlockNumber) -> ctx::Result<Payload> {
+        let mut rng = StdRng::seed_from_u64(ctx.rng().random());
+        Ok(Payload(
+            (0..self.config.payload_size)
+                .map(|_| rng.random())
+                .collect(),
+        ))
+    }
+
+    async fn state(&self, ctx: &ctx::Ctx) -> ctx::Result<Option<ReplicaState>> {
+        self.blocking(ctx, |db| {
+            let tx = db.begin_read()?;
+            let table = tx.open_table(STATE)?;
+            let Some(v) = table.get("replica")? else {
+                return Ok(None);
+            };
+            Ok(Some(
+                zksync_protobuf::decode(v.value()).context("stored replica state")?,
+            ))
+        })
+        .await
+    }
+
+    async fn set_state(&self, ctx: &ctx::Ctx, state: &ReplicaState) -> ctx::Result<()> {
+        let bytes = zksync_protobuf::encode(state);
+        self.blocking(ctx, move |db| {
+            let mut tx = db.begin_write()?;
+            tx.set_durability(Durability::Immediate)?;
+            tx.open_table(STATE)?.insert("replica", bytes.as_slice())?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn push_tx(&self, _ctx: &ctx::Ctx, tx: Transaction) -> ctx::Result<bool> {
+        let mut txs = self.txs.lock().unwrap_or_else(PoisonError::into_inner);
+        if txs.len() >= MAX_TXS {
+            txs.clear();
+        }
+        Ok(txs.insert(tx))
+    }
+}
