@@ -370,13 +370,14 @@ impl BlockStore {
                 })
                 .await?;
                 next = next.max(inner.persisted.next());
+                // Unpersisted blocks always stay in the cache, so `next` is there.
                 let first = inner.cache.front().map(|b| b.number()).unwrap_or(next);
-                inner.cache.get((next.0 - first.0) as usize).cloned()
+                next.0
+                    .checked_sub(first.0)
+                    .and_then(|i| inner.cache.get(i as usize))
+                    .cloned()
             };
-            let Some(block) = block else {
-                // Only persisted blocks left behind the cache; nothing to hand over.
-                continue;
-            };
+            let block = block.with_context(|| format!("block {next} missing from the queue"))?;
             self.engine
                 .queue_next_block(ctx, block)
                 .await
