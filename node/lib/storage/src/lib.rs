@@ -3,7 +3,8 @@
 //!   blocks, payloads, replica state, transactions);
 //! - [`BlockStore`]: verified finalized blocks queued ahead of persistence, with waits for
 //!   queued/persisted blocks and the validator schedule of each epoch;
-//! - with the `testonly` feature, an in-memory [`ExecutionLayer`](testonly::InMemory).
+//! - with the `testonly` feature, an in-memory `ExecutionLayer` and a conformance suite for
+//!   implementations.
 
 mod block_store;
 mod epochs;
