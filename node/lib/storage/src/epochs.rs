@@ -78,10 +78,12 @@ impl Epochs {
             Some(Last::PreGenesis(n)) => (*n, EpochNumber(0)),
             None => (first_block, EpochNumber(0)),
         };
+        // With only pre-genesis blocks persisted, the head is before the first schedule.
+        let at = head.max(first_block);
         let (schedule, activation) = engine
-            .validator_schedule(ctx, head)
+            .validator_schedule(ctx, at)
             .await
-            .with_wrap(|| format!("validator_schedule({head})"))?;
+            .with_wrap(|| format!("validator_schedule({at})"))?;
         self.0.send_modify(|m| {
             m.insert(
                 epoch,
@@ -96,7 +98,9 @@ impl Epochs {
             ctx.sleep(store.config().schedule_poll_interval).await?;
             let head = store.persisted().head().unwrap_or(first_block);
             let newest = self.get(epoch).context("current epoch missing")?;
-            if head <= newest.activation {
+            // Asking already at the activation block (the reference waits for one block more)
+            // lets a one-block epoch hand over instead of stalling.
+            if head < newest.activation {
                 continue;
             }
             let Some((schedule, activation)) =

@@ -112,7 +112,7 @@ pub struct DurableStore {
     genesis: Genesis,
     config: StoreConfig,
     persisted: watch::Sender<BlockStoreState>,
-    /// Serializes block writes (`queue_next_block` is called in order, but be robust).
+    /// Serializes writes (blocks and replica states).
     write: tokio::sync::Mutex<()>,
     txs: Mutex<HashSet<Transaction>>,
 }
@@ -209,12 +209,23 @@ impl DurableStore {
         if let Some((k, v)) = blocks.last()? {
             let last = BlockNumber(k.value());
             let count = blocks.len()?;
+            let expected = last.0.checked_sub(first.0).and_then(|d| d.checked_add(1));
             anyhow::ensure!(
-                blocks.first()?.map(|(k, _)| k.value()) == Some(first.0)
-                    && count == last.0 - first.0 + 1,
+                blocks.first()?.map(|(k, _)| k.value()) == Some(first.0) && expected == Some(count),
                 "blocks are not a contiguous range starting at {first}"
             );
             let block: Block = zksync_protobuf::decode(v.value()).context("last block")?;
+            anyhow::ensure!(
+                block.number() == last,
+                "block {} stored under key {last}",
+                block.number()
+            );
+            if let Block::Final(b) = &block {
+                anyhow::ensure!(
+                    b.justification.view().genesis == genesis.hash(),
+                    "last block belongs to another genesis"
+                );
+            }
             state.last = Some(match block {
                 Block::Final(b) => Last::Final(b.justification),
                 Block::PreGenesis(b) => Last::PreGenesis(b.number),
@@ -223,13 +234,27 @@ impl DurableStore {
         Ok(Ok(state))
     }
 
-    async fn blocking<T: Send + 'static>(
+    /// A read on the blocking pool; returns early if `ctx` is cancelled.
+    async fn read<T: Send + 'static>(
         &self,
         ctx: &ctx::Ctx,
         f: impl FnOnce(&Database) -> anyhow::Result<T> + Send + 'static,
     ) -> ctx::Result<T> {
         let db = self.db.clone();
         Ok(ctx.wait(scope::wait_blocking(move || f(&db))).await??)
+    }
+
+    /// A write on the blocking pool, serialized with all other writes. Once started it is
+    /// awaited even if `ctx` is cancelled: a detached write could otherwise commit after a later
+    /// one (e.g. an old epoch's replica state over the new epoch's).
+    async fn write(
+        &self,
+        ctx: &ctx::Ctx,
+        f: impl FnOnce(&Database) -> anyhow::Result<()> + Send + 'static,
+    ) -> ctx::Result<()> {
+        let _guard = ctx.wait(self.write.lock()).await?;
+        let db = self.db.clone();
+        Ok(scope::wait_blocking(move || f(&db)).await?)
     }
 }
 
@@ -244,7 +269,7 @@ impl ExecutionLayer for DurableStore {
         ctx: &ctx::Ctx,
         number: BlockNumber,
     ) -> ctx::Result<ScheduleAt> {
-        self.blocking(ctx, move |db| {
+        self.read(ctx, move |db| {
             let tx = db.begin_read()?;
             let table = tx.open_table(SCHEDULES)?;
             let (k, v) = table
@@ -263,7 +288,7 @@ impl ExecutionLayer for DurableStore {
         ctx: &ctx::Ctx,
         number: BlockNumber,
     ) -> ctx::Result<Option<ScheduleAt>> {
-        self.blocking(ctx, move |db| {
+        self.read(ctx, move |db| {
             let tx = db.begin_read()?;
             let table = tx.open_table(SCHEDULES)?;
             let Some(entry) = table.range(number.0.saturating_add(1)..)?.next() else {
@@ -281,7 +306,7 @@ impl ExecutionLayer for DurableStore {
     }
 
     async fn block(&self, ctx: &ctx::Ctx, number: BlockNumber) -> ctx::Result<Block> {
-        self.blocking(ctx, move |db| {
+        self.read(ctx, move |db| {
             let tx = db.begin_read()?;
             let table = tx.open_table(BLOCKS)?;
             let v = table
@@ -293,7 +318,8 @@ impl ExecutionLayer for DurableStore {
     }
 
     async fn queue_next_block(&self, ctx: &ctx::Ctx, block: Block) -> ctx::Result<()> {
-        let _guard = ctx.wait(self.write.lock()).await?;
+        // Callers queue in order; the check and the write need not be atomic with each other,
+        // because only this method writes blocks and it is called by one task at a time.
         let next = self.persisted.borrow().next();
         let number = block.number();
         if number < next {
@@ -303,7 +329,7 @@ impl ExecutionLayer for DurableStore {
             return Err(anyhow::anyhow!("gap: expected block {next}, got {number}").into());
         }
         let bytes = zksync_protobuf::encode(&block);
-        self.blocking(ctx, move |db| {
+        self.write(ctx, move |db| {
             let mut tx = db.begin_write()?;
             tx.set_durability(Durability::Immediate)?;
             tx.open_table(BLOCKS)?.insert(number.0, bytes.as_slice())?;
@@ -356,7 +382,7 @@ impl ExecutionLayer for DurableStore {
     }
 
     async fn state(&self, ctx: &ctx::Ctx) -> ctx::Result<Option<ReplicaState>> {
-        self.blocking(ctx, |db| {
+        self.read(ctx, |db| {
             let tx = db.begin_read()?;
             let table = tx.open_table(STATE)?;
             let Some(v) = table.get("replica")? else {
@@ -371,7 +397,7 @@ impl ExecutionLayer for DurableStore {
 
     async fn set_state(&self, ctx: &ctx::Ctx, state: &ReplicaState) -> ctx::Result<()> {
         let bytes = zksync_protobuf::encode(state);
-        self.blocking(ctx, move |db| {
+        self.write(ctx, move |db| {
             let mut tx = db.begin_write()?;
             tx.set_durability(Durability::Immediate)?;
             tx.open_table(STATE)?.insert("replica", bytes.as_slice())?;

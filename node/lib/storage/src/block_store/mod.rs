@@ -129,14 +129,26 @@ impl BlockStore {
         self.queued_watch.subscribe()
     }
 
-    /// Publishes the queued range to subscribers if it changed.
-    fn publish(&self) {
-        let queued = self.inner.borrow().queued.clone();
-        self.queued_watch.send_if_modified(|q| {
-            let changed = *q != queued;
-            *q = queued;
-            changed
+    /// Updates `inner` with `f`, publishing the queued range to subscribers in the same step
+    /// (so concurrent updates cannot publish an older range after a newer one).
+    fn update<R>(&self, f: impl FnOnce(&mut Inner) -> (bool, R)) -> R {
+        let mut out = None;
+        self.inner.send_if_modified(|inner| {
+            let (modified, r) = f(inner);
+            out = Some(r);
+            if modified {
+                let queued = &inner.queued;
+                self.queued_watch.send_if_modified(|q| {
+                    let changed = q != queued;
+                    if changed {
+                        *q = queued.clone();
+                    }
+                    changed
+                });
+            }
+            modified
         });
+        out.expect("the closure ran")
     }
 
     /// The schedule of `epoch`, if known.
@@ -244,30 +256,38 @@ impl BlockStore {
             return Ok(());
         }
         self.verify_block(ctx, &block).await?;
+        let max = self.config.max_unpersisted.max(1);
         let mut recv = self.inner.subscribe();
-        sync::wait_for(ctx, &mut recv, |inner| {
-            inner.unpersisted() < self.config.max_unpersisted || inner.queued.contains(number)
-        })
-        .await?;
-        let mut res = Ok(());
-        self.inner.send_if_modified(|inner| {
-            let next = inner.queued.next();
-            if number < next {
-                return false;
-            }
-            if number > next {
-                res = Err(BlockError::Gap { next, got: number });
-                return false;
-            }
-            inner.queued.last = Some(match &block {
-                Block::Final(b) => Last::Final(b.justification.clone()),
-                Block::PreGenesis(b) => Last::PreGenesis(b.number),
+        let mut block = Some(block);
+        loop {
+            sync::wait_for(ctx, &mut recv, |inner| {
+                inner.unpersisted() < max || inner.queued.contains(number)
+            })
+            .await?;
+            // Checked again under the update: other callers may have filled the queue.
+            let res = self.update(|inner| {
+                let next = inner.queued.next();
+                if number < next {
+                    return (false, Ok(true));
+                }
+                if number > next {
+                    return (false, Err(BlockError::Gap { next, got: number }));
+                }
+                if inner.unpersisted() >= max {
+                    return (false, Ok(false));
+                }
+                let block = block.take().expect("appended once");
+                inner.queued.last = Some(match &block {
+                    Block::Final(b) => Last::Final(b.justification.clone()),
+                    Block::PreGenesis(b) => Last::PreGenesis(b.number),
+                });
+                inner.cache.push_back(block);
+                (true, Ok(true))
             });
-            inner.cache.push_back(block);
-            true
-        });
-        self.publish();
-        res
+            if res? {
+                return Ok(());
+            }
+        }
     }
 
     /// Waits until block `number` is queued.
@@ -316,7 +336,12 @@ impl BlockStoreRunner {
         })
         .await;
         match res {
-            Ok(()) | Err(ctx::Error::Canceled(_)) => Ok(()),
+            Ok(()) => Ok(()),
+            // A cancellation is a clean exit only if it is ours.
+            Err(ctx::Error::Canceled(_)) if !ctx.is_active() => Ok(()),
+            Err(ctx::Error::Canceled(_)) => Err(anyhow::anyhow!(
+                "execution layer reported a cancellation while the store was running"
+            )),
             Err(ctx::Error::Internal(err)) => Err(err),
         }
     }
@@ -327,18 +352,21 @@ impl BlockStore {
     async fn run_mirror_persisted(&self, ctx: &ctx::Ctx) -> ctx::Result<()> {
         let mut persisted = self.engine.persisted();
         loop {
-            let new = sync::changed(ctx, &mut persisted).await?.clone();
+            // The current value first: it may have changed since `new()` read it.
+            let new = persisted.borrow_and_update().clone();
             new.verify(self.genesis_hash)
                 .context("execution layer's persisted range")?;
-            let mut err = None;
-            self.inner.send_modify(|inner| {
+            let res = self.update(|inner| {
                 if new.next() < inner.persisted.next() {
-                    err = Some(anyhow::anyhow!(
+                    let err = anyhow::anyhow!(
                         "execution layer's persisted range shrank: next block went from {} to {}",
                         inner.persisted.next(),
                         new.next()
-                    ));
-                    return;
+                    );
+                    return (false, Err(err));
+                }
+                if new == inner.persisted {
+                    return (false, Ok(()));
                 }
                 inner.persisted = new.clone();
                 if inner.queued.next() < new.next() {
@@ -346,16 +374,17 @@ impl BlockStore {
                     inner.queued = new.clone();
                     inner.cache.clear();
                 }
+                // Pruned blocks are no longer offered.
+                inner.queued.first = inner.queued.first.max(new.first);
                 // Keep the unpersisted blocks and `cache_persisted` persisted ones.
                 let keep = inner.unpersisted() + self.config.cache_persisted;
                 while inner.cache.len() > keep {
                     inner.cache.pop_front();
                 }
+                (true, Ok(()))
             });
-            if let Some(err) = err {
-                return Err(err.into());
-            }
-            self.publish();
+            res?;
+            sync::changed(ctx, &mut persisted).await?;
         }
     }
 

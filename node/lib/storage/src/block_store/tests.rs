@@ -435,3 +435,77 @@ fn dynamic_schedules_rotate_validators_across_epochs() {
         .await
     });
 }
+
+#[test]
+fn persistence_by_another_route_is_not_missed() {
+    // The execution layer persists blocks on its own between `new()` and the runner's start;
+    // waits must still see them, and reads fall through to the execution layer (no cache).
+    testonly::run_test(|ctx, _| async move {
+        let (setup, mut rng) = setup();
+        let engine = Arc::new(InMemory::new(
+            setup.genesis.clone(),
+            setup.genesis.first_block,
+            PayloadBehavior::Random(10),
+        ));
+        let config = Config {
+            cache_persisted: 0,
+            ..Config::default()
+        };
+        let (store, runner) = BlockStore::new(&ctx, engine.clone(), config).await?;
+        let bs = blocks(&setup, &mut rng, 6);
+        for b in &bs[..5] {
+            engine.queue_next_block(&ctx, b.clone().into()).await?;
+        }
+        scope::run!(&ctx, |ctx, s| async {
+            s.spawn_bg(async { runner.run(ctx).await.map_err(ctx::Error::Internal) });
+            store.wait_until_persisted(ctx, bs[4].number()).await?;
+            assert_eq!(store.queued().next(), bs[5].number());
+            assert_eq!(store.subscribe().borrow().next(), bs[5].number());
+            for b in &bs[..5] {
+                assert_eq!(store.block(ctx, b.number()).await?, Some(b.clone().into()));
+            }
+            // Re-offers of what persisted meanwhile are accepted; the next block goes on.
+            store.queue_block(ctx, bs[4].clone().into()).await?;
+            store.queue_block(ctx, bs[5].clone().into()).await?;
+            store.wait_until_persisted(ctx, bs[5].number()).await?;
+            Ok::<(), ctx::Error>(())
+        })
+        .await
+    });
+}
+
+#[test]
+fn dynamic_schedules_start_with_only_pre_genesis_blocks() {
+    testonly::run_test(|ctx, _| async move {
+        let mut rng = StdRng::seed_from_u64(12);
+        let s0 = Setup::new(&mut rng, 4);
+        let mut genesis = s0.genesis.clone();
+        genesis.validators_schedule = None;
+        let first = genesis.first_block;
+        let start = first.prev().expect("room before genesis");
+        let engine = Arc::new(
+            InMemory::new(genesis.clone(), start, PayloadBehavior::Random(1))
+                .with_schedules(vec![(s0.schedule().clone(), first)]),
+        );
+        let payload = Payload(vec![5; 5]);
+        engine
+            .queue_next_block(
+                &ctx,
+                PreGenesisBlock {
+                    number: start,
+                    payload: payload.clone(),
+                    justification: Justification(InMemory::pregenesis_justification(&payload)),
+                }
+                .into(),
+            )
+            .await?;
+        let (store, runner) = BlockStore::new(&ctx, engine, Config::default()).await?;
+        scope::run!(&ctx, |ctx, s| async {
+            s.spawn_bg(async { runner.run(ctx).await.map_err(ctx::Error::Internal) });
+            let e0 = store.wait_for_epoch(ctx, EpochNumber(0)).await?;
+            assert_eq!(e0.activation, first);
+            Ok::<(), ctx::Error>(())
+        })
+        .await
+    });
+}

@@ -19,6 +19,7 @@ pub async fn run(
     engine: &dyn ExecutionLayer,
     blocks: u64,
 ) -> anyhow::Result<()> {
+    ensure!(blocks > 0, "the suite needs at least one block");
     let mut rng = StdRng::seed_from_u64(ctx.rng().random());
     ensure!(
         engine.genesis(ctx).await? == setup.genesis,
