@@ -1,6 +1,6 @@
 //! The range of blocks a store holds (protocol.md 6.2).
 
-use zksync_consensus_roles::validator::{BlockNumber, CommitQC, GenesisHash};
+use zksync_consensus_roles::validator::{Block, BlockNumber, CommitQC, GenesisHash};
 
 /// The last block of a store.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -12,6 +12,14 @@ pub enum Last {
 }
 
 impl Last {
+    /// `block` as the last block of a range.
+    pub fn of(block: &Block) -> Self {
+        match block {
+            Block::Final(b) => Self::Final(b.justification.clone()),
+            Block::PreGenesis(b) => Self::PreGenesis(b.number),
+        }
+    }
+
     /// The block number.
     pub fn number(&self) -> BlockNumber {
         match self {

@@ -226,10 +226,7 @@ impl DurableStore {
                     "last block belongs to another genesis"
                 );
             }
-            state.last = Some(match block {
-                Block::Final(b) => Last::Final(b.justification),
-                Block::PreGenesis(b) => Last::PreGenesis(b.number),
-            });
+            state.last = Some(Last::of(&block));
         }
         Ok(Ok(state))
     }
@@ -337,10 +334,7 @@ impl ExecutionLayer for DurableStore {
             Ok(())
         })
         .await?;
-        let last = match block {
-            Block::Final(b) => Last::Final(b.justification),
-            Block::PreGenesis(b) => Last::PreGenesis(b.number),
-        };
+        let last = Last::of(&block);
         self.persisted.send_modify(|p| p.last = Some(last));
         Ok(())
     }

@@ -277,10 +277,7 @@ impl BlockStore {
                     return (false, Ok(false));
                 }
                 let block = block.take().expect("appended once");
-                inner.queued.last = Some(match &block {
-                    Block::Final(b) => Last::Final(b.justification.clone()),
-                    Block::PreGenesis(b) => Last::PreGenesis(b.number),
-                });
+                inner.queued.last = Some(Last::of(&block));
                 inner.cache.push_back(block);
                 (true, Ok(true))
             });

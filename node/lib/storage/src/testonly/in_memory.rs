@@ -124,10 +124,7 @@ impl ExecutionLayer for InMemory {
                 anyhow::anyhow!("gap: expected block {next}, got {}", block.number()).into(),
             );
         }
-        let last = match &block {
-            Block::Final(b) => Last::Final(b.justification.clone()),
-            Block::PreGenesis(b) => Last::PreGenesis(b.number),
-        };
+        let last = Last::of(&block);
         self.state().blocks.push(block);
         self.persisted.send_modify(|p| p.last = Some(last));
         Ok(())
