@@ -99,6 +99,34 @@ fn bls(c: &mut Criterion) {
     g.finish();
 }
 
+fn votes(c: &mut Criterion) {
+    // A quorum of commit votes for one message, each with its own signature.
+    let mut rng = StdRng::seed_from_u64(3);
+    let msg = [5u8; 32];
+    let (sks, pks) = committee(&mut rng, 100);
+    let sigs: Vec<_> = sks.iter().map(|k| k.sign(&msg)).collect();
+    let votes: Vec<_> = pks.iter().zip(&sigs).collect();
+    let mut bad_sigs = sigs.clone();
+    bad_sigs[37] = sks[37].sign(b"another message");
+    let bad_votes: Vec<_> = pks.iter().zip(&bad_sigs).collect();
+    let mut g = c.benchmark_group("bls/100_votes_one_message");
+    g.sample_size(20);
+    g.bench_function("eager_per_vote", |b| {
+        b.iter(|| {
+            for (pk, sig) in &votes {
+                sig.verify(&msg, pk).unwrap();
+            }
+        })
+    });
+    g.bench_function("aggregate", |b| {
+        b.iter(|| assert!(bls12_381::find_invalid_same_message(&msg, &votes).is_empty()))
+    });
+    g.bench_function("aggregate_one_bad_bisect", |b| {
+        b.iter(|| assert_eq!(bls12_381::find_invalid_same_message(&msg, &bad_votes), vec![37]))
+    });
+    g.finish();
+}
+
 fn ed(c: &mut Criterion) {
     let mut rng = StdRng::seed_from_u64(2);
     let sk = ed25519::SecretKey::generate(&mut rng);
@@ -119,5 +147,5 @@ fn keccak(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bls, ed, keccak);
+criterion_group!(benches, bls, votes, ed, keccak);
 criterion_main!(benches);

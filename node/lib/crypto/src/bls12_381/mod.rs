@@ -19,11 +19,13 @@ use crate::{ByteFmt, ByteFmtError, fmt::text_fmt_with_prefix};
 
 mod aggregate;
 mod batch;
+mod bisect;
 #[cfg(test)]
 mod tests;
 
 pub use aggregate::AggregateSignature;
 pub use batch::BatchVerifier;
+pub use bisect::find_invalid_same_message;
 
 /// Domain separation tag of signatures (the "G2" in it is historical: messages hash to G1).
 pub const SIG_DST: &[u8] = b"MATTER_LABS_CONSENSUS_BLS_SIG_BLS12381G2_XMD:SHA-256_SSWU_RO_POP_";

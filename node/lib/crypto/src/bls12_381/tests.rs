@@ -145,7 +145,7 @@ fn aggregate_verification_matches_reference_rules() {
 }
 
 /// `r - x` for a 32-byte big-endian `x < r` (the group order).
-fn negate_scalar(x: &[u8]) -> Vec<u8> {
+pub(in crate::bls12_381) fn negate_scalar(x: &[u8]) -> Vec<u8> {
     let r =
         hex::decode("73eda753299d7d483339d80809a1d80553bda402fffe5bfeffffffff00000001").unwrap();
     let mut out = vec![0u8; 32];
