@@ -192,6 +192,11 @@ impl CommitQC {
         schedule: &Schedule,
     ) -> Result<(), CommitQCVerifyError> {
         self.verify_structure(genesis, epoch, schedule)?;
+        self.verify_signature(schedule)
+    }
+
+    /// Checks the aggregate signature only.
+    pub fn verify_signature(&self, schedule: &Schedule) -> Result<(), CommitQCVerifyError> {
         let hash = self.message.msg_hash();
         let keys = self
             .signers

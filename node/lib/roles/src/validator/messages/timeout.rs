@@ -45,6 +45,17 @@ impl ReplicaTimeout {
         epoch: EpochNumber,
         schedule: &Schedule,
     ) -> Result<(), ReplicaTimeoutVerifyError> {
+        self.verify_with(genesis, epoch, |qc| qc.verify(genesis, epoch, schedule))
+    }
+
+    /// Like [`Self::verify`], with the high certificate checked by `check_qc` (a caller that
+    /// caches verified certificates checks each one once).
+    pub fn verify_with(
+        &self,
+        genesis: GenesisHash,
+        epoch: EpochNumber,
+        check_qc: impl FnOnce(&CommitQC) -> Result<(), CommitQCVerifyError>,
+    ) -> Result<(), ReplicaTimeoutVerifyError> {
         self.view
             .verify(genesis, epoch)
             .map_err(ReplicaTimeoutVerifyError::View)?;
@@ -53,8 +64,7 @@ impl ReplicaTimeout {
                 .map_err(ReplicaTimeoutVerifyError::HighVote)?;
         }
         if let Some(qc) = &self.high_qc {
-            qc.verify(genesis, epoch, schedule)
-                .map_err(ReplicaTimeoutVerifyError::HighQC)?;
+            check_qc(qc).map_err(ReplicaTimeoutVerifyError::HighQC)?;
         }
         Ok(())
     }
@@ -220,12 +230,40 @@ impl TimeoutQC {
             .max_by_key(|qc| qc.view().number)
     }
 
+    /// Adds a vote of schedule index `i` whose signature and message the caller has already
+    /// checked. Does nothing if `i` already signed a vote of this certificate.
+    pub fn add_verified(&mut self, vote: &Signed<ReplicaTimeout>, i: usize, schedule: &Schedule) {
+        if i >= schedule.len() || self.has_signer(i) {
+            return;
+        }
+        self.map
+            .entry(vote.msg.clone())
+            .or_insert_with(|| Signers::new(schedule.len()))
+            .set(i);
+        self.signature.0.add(&vote.sig.0);
+    }
+
     /// Fully verifies the certificate.
     pub fn verify(
         &self,
         genesis: GenesisHash,
         epoch: EpochNumber,
         schedule: &Schedule,
+    ) -> Result<(), TimeoutQCVerifyError> {
+        self.verify_structure_with(genesis, epoch, schedule, |qc| {
+            qc.verify(genesis, epoch, schedule)
+        })?;
+        self.verify_signature(schedule)
+    }
+
+    /// Checks everything but the aggregate signature, with the votes' high certificates
+    /// checked by `check_qc` (which a caller caching verified certificates provides).
+    pub fn verify_structure_with(
+        &self,
+        genesis: GenesisHash,
+        epoch: EpochNumber,
+        schedule: &Schedule,
+        mut check_qc: impl FnMut(&CommitQC) -> Result<(), CommitQCVerifyError>,
     ) -> Result<(), TimeoutQCVerifyError> {
         self.view
             .verify(genesis, epoch)
@@ -244,7 +282,7 @@ impl TimeoutQC {
             if union.intersects(signers) {
                 return Err(TimeoutQCVerifyError::OverlappingSignatureSet(i));
             }
-            msg.verify(genesis, epoch, schedule)
+            msg.verify_with(genesis, epoch, &mut check_qc)
                 .map_err(|e| TimeoutQCVerifyError::InvalidMessage(i, e))?;
             union.union_with(signers);
         }
@@ -255,6 +293,11 @@ impl TimeoutQC {
                 want: schedule.quorum_threshold(),
             });
         }
+        Ok(())
+    }
+
+    /// Checks the aggregate signature only (one pairing per distinct vote).
+    pub fn verify_signature(&self, schedule: &Schedule) -> Result<(), TimeoutQCVerifyError> {
         let hashes: Vec<(MsgHash, &Signers)> =
             self.map.iter().map(|(m, s)| (m.msg_hash(), s)).collect();
         let pairs = hashes.iter().flat_map(|(hash, signers)| {

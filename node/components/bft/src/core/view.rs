@@ -1,0 +1,171 @@
+//! New-view messages, certificates and view changes (protocol.md 2.6, 2.9, 2.10; 10.1 items
+//! 1, 4 and 5).
+//!
+//! - A new-view message for an older view is old; so is one for the current view unless it
+//!   comes from the view's leader (that is how a leader pushes its high certificate to
+//!   replicas that lack it). The check comes before any certificate work.
+//! - Its justification must verify; its certificate is processed; a later view is entered.
+//! - Processing a commit certificate: if it is higher than the known one it becomes the high
+//!   commit certificate, and its block is queued if the payload is cached.
+//! - Processing a timeout certificate: its highest commit certificate is processed, and it
+//!   becomes the high timeout certificate if higher.
+//! - Entering view `v`: phase Prepare, cached payloads pruned, state persisted, then a
+//!   new-view message with the current justification, the proposer (if leading `v`), and a
+//!   fresh timer.
+//! - Timer expiry: phase Timeout (persisted the first time in a view), then a new-view message
+//!   (except in view 0) and the timeout vote, every time the timer expires while the replica
+//!   makes no progress: messages lost before the network stabilised are sent again.
+
+use zksync_consensus_roles::validator::{
+    CommitQC, ConsensusMsg, FinalBlock, Phase, ProposalJustification, ReplicaNewView,
+    ReplicaTimeout, Signed, TimeoutQC, ViewNumber,
+};
+
+use super::{Output, Rejection, Replica};
+
+impl Replica {
+    pub(super) fn on_new_view(&mut self, m: Signed<ReplicaNewView>) -> Result<(), Rejection> {
+        let v = m.msg.view().number;
+        let schedule = &self.params.schedule;
+        if v < self.view || (v == self.view && m.key != *schedule.view_leader(self.view)) {
+            return Err(Rejection::Old);
+        }
+        if !schedule.contains(&m.key) {
+            return Err(Rejection::NonValidatorSigner);
+        }
+        let p = &self.params;
+        self.qcs.verify_justification(
+            &*self.crypto,
+            &m.msg.justification,
+            p.genesis,
+            p.epoch,
+            &p.schedule,
+        )?;
+        self.process_justification(&m.msg.justification);
+        if v > self.view {
+            self.start_new_view(v);
+        }
+        Ok(())
+    }
+
+    pub(super) fn process_justification(&mut self, j: &ProposalJustification) {
+        match j {
+            ProposalJustification::Commit(qc) => self.process_commit_qc(qc),
+            ProposalJustification::Timeout(qc) => self.process_timeout_qc(qc),
+        }
+    }
+
+    pub(super) fn process_commit_qc(&mut self, qc: &CommitQC) {
+        if self
+            .high_commit_qc
+            .as_ref()
+            .is_some_and(|h| h.view().number >= qc.view().number)
+        {
+            return;
+        }
+        self.high_commit_qc = Some(qc.clone());
+        self.maybe_queue_block();
+    }
+
+    pub(super) fn process_timeout_qc(&mut self, qc: &TimeoutQC) {
+        if let Some(h) = qc.high_qc() {
+            self.process_commit_qc(h);
+        }
+        if self
+            .high_timeout_qc
+            .as_ref()
+            .is_none_or(|h| h.view.number < qc.view.number)
+        {
+            self.high_timeout_qc = Some(qc.clone());
+        }
+    }
+
+    /// Queues the block of the high commit certificate if its payload is cached and it was not
+    /// handed out yet.
+    pub(super) fn maybe_queue_block(&mut self) {
+        let Some(qc) = &self.high_commit_qc else {
+            return;
+        };
+        let h = qc.header();
+        if h.number < self.persisted_next || self.queued_up_to.is_some_and(|q| q >= h.number) {
+            return;
+        }
+        let Some(payload) = self.proposals.get(&h.number).and_then(|m| m.get(&h.payload)) else {
+            return;
+        };
+        let block = FinalBlock {
+            payload: payload.clone(),
+            justification: qc.clone(),
+        };
+        self.queued_up_to = Some(h.number);
+        self.out.push(Output::QueueBlock(block));
+    }
+
+    /// The justification of the next view: the higher of the two certificates (commit on
+    /// ties). `None` only before the first certificate.
+    pub(super) fn justification(&self) -> Option<ProposalJustification> {
+        match (&self.high_commit_qc, &self.high_timeout_qc) {
+            (Some(c), Some(t)) if c.view().number >= t.view.number => {
+                Some(ProposalJustification::Commit(c.clone()))
+            }
+            (_, Some(t)) => Some(ProposalJustification::Timeout(t.clone())),
+            (Some(c), None) => Some(ProposalJustification::Commit(c.clone())),
+            (None, None) => None,
+        }
+    }
+
+    pub(super) fn start_new_view(&mut self, v: ViewNumber) {
+        debug_assert!(v > self.view);
+        self.view = v;
+        self.phase = Phase::Prepare;
+        self.sent_timeout = None;
+        if self.pending.as_ref().is_some_and(|p| p.view < v) {
+            self.pending = None;
+        }
+        // Payloads stay until their block is durable (the reference drops them once a
+        // certificate for their number is known, which can lose a finalized payload in a crash
+        // before the block store persisted it).
+        let persisted_next = self.persisted_next;
+        self.proposals.retain(|n, _| *n >= persisted_next);
+        self.persist();
+        let j = self.justification();
+        if let Some(j) = j {
+            self.broadcast(ConsensusMsg::ReplicaNewView(ReplicaNewView {
+                justification: j.clone(),
+            }));
+            self.propose(v, j);
+        }
+        self.out.push(Output::ResetTimer);
+    }
+
+    pub(super) fn sign_timeout(&self) -> Signed<ConsensusMsg> {
+        self.crypto.sign(
+            &self.key,
+            &self.me,
+            ConsensusMsg::ReplicaTimeout(ReplicaTimeout {
+                view: self.view_of(self.view),
+                high_vote: self.high_vote.clone(),
+                high_qc: self.high_commit_qc.clone(),
+            }),
+        )
+    }
+
+    pub(super) fn start_timeout(&mut self) {
+        if self.phase != Phase::Timeout || self.sent_timeout.is_none() {
+            self.phase = Phase::Timeout;
+            self.persist();
+            self.sent_timeout = Some(self.sign_timeout());
+        }
+        if self.view != ViewNumber(0)
+            && let Some(j) = self.justification()
+        {
+            self.broadcast(ConsensusMsg::ReplicaNewView(ReplicaNewView {
+                justification: j,
+            }));
+        }
+        if let Some(t) = &self.sent_timeout {
+            self.out.push(Output::Broadcast(t.clone()));
+        }
+        self.out.push(Output::ResetTimer);
+    }
+}

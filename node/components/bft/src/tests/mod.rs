@@ -1,0 +1,7 @@
+//! Simulation tests of the replica core: random faults, latency, Twins.
+
+mod checker;
+mod latency;
+mod random;
+mod sim;
+mod twins;

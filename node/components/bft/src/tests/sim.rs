@@ -1,0 +1,555 @@
+//! A deterministic simulator of replicas over the pure core.
+//!
+//! Virtual time in milliseconds, one seeded RNG, an event queue ordered by (time, sequence).
+//! The network delivers every broadcast to every node (the sender included) after a per-message
+//! delay; before the "global stabilisation time" (GST) messages may also be dropped,
+//! duplicated, delayed a lot (hence reordered) and cut by partitions; from GST on every message
+//! sent arrives within `delta`. Nodes crash (losing everything but their persisted state and
+//! blocks, possibly right after persisting and before sending) and restart. Each node has a
+//! block store that persists queued blocks in order and fetches missing blocks from the nodes it
+//! can reach, as block sync would. Twins are extra nodes sharing a validator key.
+
+use std::{
+    cmp::Reverse,
+    collections::{BTreeMap, BinaryHeap, VecDeque},
+    sync::Arc,
+};
+
+use rand::{Rng as _, RngExt as _, SeedableRng as _, rngs::StdRng};
+use zksync_consensus_roles::validator::{
+    BlockNumber, ConsensusMsg, EpochNumber, FinalBlock, GenesisHash, LeaderSelection, Payload,
+    ReplicaState, Schedule, SecretKey, Signed, ValidatorInfo, ViewNumber,
+};
+
+use super::checker::Checker;
+use crate::core::{Crypto, Input, Output, Params, Replica, VoteCheck};
+
+/// Which messages a partition applies to (Twins partitions are per view and kind).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) enum Kind {
+    /// Proposals and new-view messages.
+    Propose,
+    /// Commit votes.
+    Commit,
+    /// Timeout votes.
+    Timeout,
+}
+
+impl Kind {
+    fn of(msg: &ConsensusMsg) -> Self {
+        match msg {
+            ConsensusMsg::LeaderProposal(_) | ConsensusMsg::ReplicaNewView(_) => Self::Propose,
+            ConsensusMsg::ReplicaCommit(_) => Self::Commit,
+            ConsensusMsg::ReplicaTimeout(_) => Self::Timeout,
+        }
+    }
+}
+
+/// Node groups: nodes in different groups cannot talk. `group[node]`.
+pub(super) type Groups = Vec<u8>;
+
+/// The simulated network and faults.
+#[derive(Clone, Debug)]
+pub(super) struct Faults {
+    /// Time from which every message arrives within `delta`.
+    pub(super) gst: u64,
+    /// Largest delay before GST.
+    pub(super) max_delay: u64,
+    /// Drop probability before GST.
+    pub(super) drop: f64,
+    /// Duplication probability before GST.
+    pub(super) duplicate: f64,
+    /// Time-based partitions before GST: (from, to, groups).
+    pub(super) partitions: Vec<(u64, u64, Groups)>,
+    /// Twins-style partitions of messages of a view and kind (views not listed: none).
+    pub(super) view_partitions: BTreeMap<(u64, Kind), Groups>,
+    /// Crash and restart times (before GST) per node.
+    pub(super) crashes: Vec<(usize, u64, u64)>,
+    /// Nodes that are down for the whole run.
+    pub(super) dead: Vec<usize>,
+    /// Probability that a node crashes right after persisting its state, before sending,
+    /// (before GST), restarting `max_delay` later at most.
+    pub(super) crash_after_persist: f64,
+}
+
+impl Faults {
+    /// A network that delivers within `delta` from the start.
+    pub(super) fn none() -> Self {
+        Self {
+            gst: 0,
+            max_delay: 0,
+            drop: 0.,
+            duplicate: 0.,
+            partitions: vec![],
+            view_partitions: BTreeMap::new(),
+            crashes: vec![],
+            dead: vec![],
+            crash_after_persist: 0.,
+        }
+    }
+}
+
+/// Simulation parameters.
+#[derive(Clone, Debug)]
+pub(super) struct Config {
+    /// Number of validators.
+    pub(super) validators: usize,
+    /// The first `twins` validators have a second node.
+    pub(super) twins: usize,
+    /// View timeout.
+    pub(super) view_timeout: u64,
+    /// Delay bound after GST.
+    pub(super) delta: u64,
+    /// Every delay after GST is exactly `delta`.
+    pub(super) exact_delta: bool,
+    /// Faults.
+    pub(super) faults: Faults,
+    /// When the run stops.
+    pub(super) end: u64,
+    /// Real BLS signatures instead of the trusting stand-in.
+    pub(super) real_crypto: bool,
+    /// How often a node fetches missing blocks.
+    pub(super) sync_interval: u64,
+}
+
+#[derive(Debug)]
+enum Event {
+    Deliver { to: usize, msg: Signed<ConsensusMsg> },
+    Timer { node: usize, generation: u64 },
+    Crash { node: usize, restart_at: Option<u64> },
+    Restart { node: usize },
+    Sync { node: usize },
+}
+
+#[derive(Debug)]
+struct Node {
+    validator: usize,
+    replica: Option<Replica>,
+    disk: Option<ReplicaState>,
+    /// Persisted blocks (contiguous from the first block).
+    blocks: BTreeMap<BlockNumber, FinalBlock>,
+    /// Queued blocks waiting for their predecessors.
+    queued: BTreeMap<BlockNumber, FinalBlock>,
+    timer: u64,
+    verify: Option<(ViewNumber, BlockNumber, Payload)>,
+    propose: Option<(ViewNumber, BlockNumber)>,
+}
+
+impl Node {
+    fn next(&self, first: BlockNumber) -> BlockNumber {
+        self.blocks.keys().next_back().map_or(first, |n| n.next())
+    }
+}
+
+/// The simulator.
+pub(super) struct Sim {
+    pub(super) cfg: Config,
+    rng: StdRng,
+    now: u64,
+    seq: u64,
+    events: BinaryHeap<Reverse<(u64, u64, usize)>>,
+    payloads: BTreeMap<usize, Event>,
+    nodes: Vec<Node>,
+    keys: Vec<SecretKey>,
+    params: Params,
+    crypto: Arc<dyn Crypto>,
+    inbox: VecDeque<(usize, Input)>,
+    pub(super) checker: Checker,
+}
+
+const FIRST: BlockNumber = BlockNumber(0);
+
+impl Sim {
+    pub(super) fn new(cfg: Config, seed: u64) -> Self {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let keys: Vec<SecretKey> = (0..cfg.validators)
+            .map(|_| SecretKey::generate(&mut rng))
+            .collect();
+        let schedule = Schedule::new(
+            keys.iter().map(|k| ValidatorInfo {
+                key: k.public(),
+                weight: 1,
+                leader: true,
+            }),
+            LeaderSelection::default(),
+        )
+        .expect("schedule");
+        // Node i < validators runs key i; twins follow.
+        let mut validator_of: Vec<usize> = (0..cfg.validators).collect();
+        validator_of.extend(0..cfg.twins);
+        let params = Params {
+            genesis: GenesisHash::default(),
+            epoch: EpochNumber(0),
+            schedule: Arc::new(schedule),
+            first_block: FIRST,
+            max_payload_size: 1000,
+            vote_check: VoteCheck::Aggregate,
+        };
+        let crypto: Arc<dyn Crypto> = if cfg.real_crypto {
+            Arc::new(crate::core::Bls)
+        } else {
+            Arc::new(crate::testonly::Trusting)
+        };
+        let nodes = validator_of
+            .iter()
+            .map(|&validator| Node {
+                validator,
+                replica: None,
+                disk: None,
+                blocks: BTreeMap::new(),
+                queued: BTreeMap::new(),
+                timer: 0,
+                verify: None,
+                propose: None,
+            })
+            .collect();
+        let checker = Checker::new(params.clone(), cfg.real_crypto, validator_of.len());
+        let mut sim = Self {
+            cfg,
+            rng,
+            now: 0,
+            seq: 0,
+            events: BinaryHeap::new(),
+            payloads: BTreeMap::new(),
+            nodes,
+            keys,
+            params,
+            crypto,
+            inbox: VecDeque::new(),
+            checker,
+        };
+        for node in 0..sim.nodes.len() {
+            if !sim.cfg.faults.dead.contains(&node) {
+                sim.restart(node);
+            }
+            let at = sim.rng.random_range(0..sim.cfg.sync_interval);
+            sim.schedule(at, Event::Sync { node });
+        }
+        for (node, crash, restart) in sim.cfg.faults.crashes.clone() {
+            sim.schedule(
+                crash,
+                Event::Crash {
+                    node,
+                    restart_at: Some(restart),
+                },
+            );
+        }
+        sim
+    }
+
+    /// The validator key of node `i`.
+    pub(super) fn key(&self, validator: usize) -> &SecretKey {
+        &self.keys[validator]
+    }
+
+    /// The replica parameters.
+    pub(super) fn params(&self) -> &Params {
+        &self.params
+    }
+
+    /// Runs until the configured end; returns the first invariant violation.
+    pub(super) fn run(&mut self) -> Result<(), String> {
+        while let Some(Reverse((t, _, id))) = self.events.pop() {
+            if t > self.cfg.end {
+                break;
+            }
+            self.now = t;
+            let ev = self.payloads.remove(&id).expect("event");
+            self.step(ev);
+            self.drain();
+            if let Some(v) = self.checker.violation.take() {
+                return Err(format!("t={}: {v}", self.now));
+            }
+        }
+        Ok(())
+    }
+
+    fn schedule(&mut self, at: u64, ev: Event) {
+        self.seq += 1;
+        let id = self.seq as usize;
+        self.payloads.insert(id, ev);
+        self.events.push(Reverse((at, self.seq, id)));
+    }
+
+    fn alive(&self, node: usize) -> bool {
+        self.nodes[node].replica.is_some()
+    }
+
+    fn step(&mut self, ev: Event) {
+        match ev {
+            Event::Deliver { to, msg } => {
+                if self.alive(to) {
+                    self.inbox.push_back((to, Input::Message(msg)));
+                }
+            }
+            Event::Timer { node, generation } => {
+                if self.alive(node) && self.nodes[node].timer == generation {
+                    // Waits bounded by the view deadline give up first.
+                    let n = &mut self.nodes[node];
+                    if let Some((view, number, payload)) = n.verify.take() {
+                        let hash = payload.hash();
+                        self.inbox.push_back((
+                            node,
+                            Input::PayloadVerified {
+                                view,
+                                number,
+                                hash,
+                                valid: false,
+                            },
+                        ));
+                    }
+                    if let Some((view, _)) = n.propose.take() {
+                        self.inbox
+                            .push_back((node, Input::PayloadProposed { view, payload: None }));
+                    }
+                    self.inbox.push_back((node, Input::TimerExpired));
+                }
+            }
+            Event::Crash { node, restart_at } => {
+                self.crash(node);
+                if let Some(at) = restart_at {
+                    self.schedule(at.max(self.now), Event::Restart { node });
+                }
+            }
+            Event::Restart { node } => {
+                if !self.alive(node) {
+                    self.restart(node);
+                }
+            }
+            Event::Sync { node } => {
+                self.sync(node);
+                let at = self.now + self.cfg.sync_interval;
+                self.schedule(at, Event::Sync { node });
+            }
+        }
+    }
+
+    fn crash(&mut self, node: usize) {
+        let n = &mut self.nodes[node];
+        n.replica = None;
+        n.queued.clear();
+        n.verify = None;
+        n.propose = None;
+        n.timer += 1;
+    }
+
+    fn restart(&mut self, node: usize) {
+        let n = &self.nodes[node];
+        let replica = Replica::new(
+            self.params.clone(),
+            self.keys[n.validator].clone(),
+            self.crypto.clone(),
+            n.disk.clone(),
+        )
+        .expect("persisted state must load");
+        let persisted_next = n.next(FIRST);
+        self.nodes[node].replica = Some(replica);
+        self.inbox.push_back((
+            node,
+            Input::Store {
+                first: FIRST,
+                persisted_next,
+            },
+        ));
+        self.inbox.push_back((node, Input::Start));
+    }
+
+    fn drain(&mut self) {
+        while let Some((node, input)) = self.inbox.pop_front() {
+            let Some(r) = self.nodes[node].replica.as_mut() else {
+                continue;
+            };
+            let Ok(outputs) = r.handle(input) else {
+                continue;
+            };
+            self.perform(node, outputs);
+        }
+    }
+
+    fn perform(&mut self, node: usize, outputs: Vec<Output>) {
+        for out in outputs {
+            match out {
+                Output::PersistState(s) => {
+                    self.nodes[node].disk = Some(s);
+                    let (gst, p, max_delay) = {
+                        let f = &self.cfg.faults;
+                        (f.gst, f.crash_after_persist, f.max_delay)
+                    };
+                    if self.now < gst && self.rng.random_bool(p) {
+                        // Crash before sending what depends on this state.
+                        self.crash(node);
+                        // Back up by GST at the latest: stabilisation includes the nodes.
+                        let at = (self.now + self.rng.random_range(1..=max_delay.max(1))).min(gst);
+                        self.schedule(at, Event::Restart { node });
+                        return;
+                    }
+                }
+                Output::Broadcast(msg) => {
+                    self.checker.on_sent(node, &msg, self.now);
+                    for to in 0..self.nodes.len() {
+                        self.send(node, to, &msg);
+                    }
+                }
+                Output::QueueBlock(b) => {
+                    self.checker.on_block(node, &b, self.now);
+                    self.nodes[node].queued.insert(b.number(), b);
+                    self.persist_blocks(node);
+                }
+                Output::VerifyPayload {
+                    view,
+                    number,
+                    payload,
+                } => {
+                    self.nodes[node].verify = Some((view, number, payload));
+                    self.resolve_waits(node);
+                }
+                Output::ProposePayload { view, number } => {
+                    self.nodes[node].propose = Some((view, number));
+                    self.resolve_waits(node);
+                }
+                Output::ResetTimer => {
+                    let n = &mut self.nodes[node];
+                    n.timer += 1;
+                    let generation = n.timer;
+                    let at = self.now + self.cfg.view_timeout;
+                    self.schedule(at, Event::Timer { node, generation });
+                }
+            }
+        }
+    }
+
+    fn groups_split(&self, groups: &Groups, from: usize, to: usize) -> bool {
+        groups.get(from) != groups.get(to)
+    }
+
+    fn send(&mut self, from: usize, to: usize, msg: &Signed<ConsensusMsg>) {
+        let f = &self.cfg.faults;
+        let key = (msg.msg.view().number.0, Kind::of(&msg.msg));
+        if let Some(g) = f.view_partitions.get(&key)
+            && self.groups_split(g, from, to)
+        {
+            return;
+        }
+        let copies = if self.now < f.gst {
+            if f.partitions
+                .iter()
+                .any(|(a, b, g)| (*a..*b).contains(&self.now) && self.groups_split(g, from, to))
+                || self.rng.random_bool(f.drop)
+            {
+                return;
+            }
+            if self.rng.random_bool(f.duplicate) { 2 } else { 1 }
+        } else {
+            1
+        };
+        for _ in 0..copies {
+            let delay = if self.now >= self.cfg.faults.gst {
+                if self.cfg.exact_delta {
+                    self.cfg.delta
+                } else {
+                    self.rng.random_range(1..=self.cfg.delta)
+                }
+            } else {
+                self.rng.random_range(1..=self.cfg.faults.max_delay.max(1))
+            };
+            let at = self.now + delay;
+            self.schedule(
+                at,
+                Event::Deliver {
+                    to,
+                    msg: msg.clone(),
+                },
+            );
+        }
+    }
+
+    /// Moves queued blocks to the persisted ones in order and tells the replica.
+    fn persist_blocks(&mut self, node: usize) {
+        let n = &mut self.nodes[node];
+        let before = n.next(FIRST);
+        loop {
+            let next = n.next(FIRST);
+            let Some(b) = n.queued.remove(&next) else {
+                break;
+            };
+            n.blocks.insert(next, b);
+        }
+        let after = n.next(FIRST);
+        n.queued.retain(|k, _| *k >= after);
+        if after != before {
+            self.inbox.push_back((
+                node,
+                Input::Store {
+                    first: FIRST,
+                    persisted_next: after,
+                },
+            ));
+            self.resolve_waits(node);
+        }
+    }
+
+    /// Answers a payload check or proposal once the previous block is persisted.
+    fn resolve_waits(&mut self, node: usize) {
+        let next = self.nodes[node].next(FIRST);
+        let n = &mut self.nodes[node];
+        if let Some((view, number, payload)) = n.verify.take_if(|(_, num, _)| *num <= next) {
+            let hash = payload.hash();
+            self.inbox.push_back((
+                node,
+                Input::PayloadVerified {
+                    view,
+                    number,
+                    hash,
+                    valid: true,
+                },
+            ));
+        }
+        if let Some((view, _)) = n.propose.take_if(|(_, num)| *num <= next) {
+            let mut bytes = vec![0u8; self.rng.random_range(1..64)];
+            self.rng.fill_bytes(&mut bytes);
+            let payload = Some(Payload(bytes));
+            self.inbox
+                .push_back((node, Input::PayloadProposed { view, payload }));
+        }
+    }
+
+    /// Block sync: fetch missing blocks from a reachable node that has them.
+    fn sync(&mut self, node: usize) {
+        if !self.alive(node) {
+            return;
+        }
+        let f = &self.cfg.faults;
+        let cut = |from: usize| {
+            self.now < f.gst
+                && f.partitions.iter().any(|(a, b, g)| {
+                    (*a..*b).contains(&self.now) && self.groups_split(g, from, node)
+                })
+        };
+        let mut fetched = vec![];
+        let mut next = self.nodes[node].next(FIRST);
+        for _ in 0..16 {
+            let Some(b) = (0..self.nodes.len())
+                .filter(|&j| j != node && self.alive(j) && !cut(j))
+                .find_map(|j| self.nodes[j].blocks.get(&next))
+            else {
+                break;
+            };
+            fetched.push(b.clone());
+            next = next.next();
+        }
+        for b in fetched {
+            self.checker.on_block(node, &b, self.now);
+            self.nodes[node].queued.insert(b.number(), b);
+        }
+        self.persist_blocks(node);
+    }
+
+    /// Number of finalized blocks persisted by every node alive at the end.
+    pub(super) fn min_height(&self) -> u64 {
+        (0..self.nodes.len())
+            .filter(|&i| self.alive(i))
+            .map(|i| self.nodes[i].next(FIRST).0)
+            .min()
+            .unwrap_or(0)
+    }
+}
