@@ -4,8 +4,8 @@ use std::sync::OnceLock;
 
 use rand::SeedableRng as _;
 use zksync_consensus_roles::validator::{
-    CommitQC, ConsensusMsg, MsgHash, PublicKey, ReplicaCommit, Schedule, SecretKey, Signature, Signed,
-    TimeoutQC,
+    CommitQC, ConsensusMsg, MsgHash, PublicKey, ReplicaCommit, Schedule, SecretKey, Signature,
+    Signed, TimeoutQC,
 };
 
 use crate::core::Crypto;

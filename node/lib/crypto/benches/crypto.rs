@@ -122,7 +122,12 @@ fn votes(c: &mut Criterion) {
         b.iter(|| assert!(bls12_381::find_invalid_same_message(&msg, &votes).is_empty()))
     });
     g.bench_function("aggregate_one_bad_bisect", |b| {
-        b.iter(|| assert_eq!(bls12_381::find_invalid_same_message(&msg, &bad_votes), vec![37]))
+        b.iter(|| {
+            assert_eq!(
+                bls12_381::find_invalid_same_message(&msg, &bad_votes),
+                vec![37]
+            )
+        })
     });
     g.finish();
 }

@@ -20,8 +20,7 @@ use zksync_consensus_roles::validator::{
 /// Signing and signature checks. Implementations must be deterministic.
 pub trait Crypto: fmt::Debug + Send + Sync {
     /// Signs `msg` with `key`, whose public key is `public`.
-    fn sign(&self, key: &SecretKey, public: &PublicKey, msg: ConsensusMsg)
-    -> Signed<ConsensusMsg>;
+    fn sign(&self, key: &SecretKey, public: &PublicKey, msg: ConsensusMsg) -> Signed<ConsensusMsg>;
     /// Checks the signature of one commit vote.
     fn verify_vote(&self, vote: &Signed<ReplicaCommit>) -> bool;
     /// Checks the aggregate signature of a commit certificate.
@@ -41,12 +40,7 @@ pub trait Crypto: fmt::Debug + Send + Sync {
 pub struct Bls;
 
 impl Crypto for Bls {
-    fn sign(
-        &self,
-        key: &SecretKey,
-        public: &PublicKey,
-        msg: ConsensusMsg,
-    ) -> Signed<ConsensusMsg> {
+    fn sign(&self, key: &SecretKey, public: &PublicKey, msg: ConsensusMsg) -> Signed<ConsensusMsg> {
         Signed {
             sig: key.sign_hash(&msg.msg_hash()),
             key: public.clone(),

@@ -40,9 +40,9 @@ mod votes;
 
 use std::{collections::BTreeMap, mem, sync::Arc};
 
+pub(crate) use crypto::QcCache;
 pub use crypto::{Bls, Crypto};
 pub use errors::Rejection;
-pub(crate) use crypto::QcCache;
 use zksync_consensus_roles::validator::{
     BlockNumber, CommitQC, ConsensusMsg, EpochNumber, FinalBlock, GenesisHash, Payload,
     PayloadHash, Phase, Proposal, ReplicaCommit, ReplicaState, Schedule, SecretKey, Signed,
@@ -187,7 +187,10 @@ pub struct Replica {
     qcs: QcCache,
     pending: Option<PendingProposal>,
     /// The justification of the view this replica leads and must still propose in.
-    proposing: Option<(ViewNumber, zksync_consensus_roles::validator::ProposalJustification)>,
+    proposing: Option<(
+        ViewNumber,
+        zksync_consensus_roles::validator::ProposalJustification,
+    )>,
     /// The timeout vote of the current view, once signed (re-broadcast unchanged).
     sent_timeout: Option<Signed<ConsensusMsg>>,
     store_first: BlockNumber,
@@ -242,9 +245,11 @@ impl Replica {
 
     fn check_loaded_state(&mut self) -> Result<(), StateError> {
         let p = &self.params;
-        let bad = |what: &str, e: &dyn std::fmt::Display| StateError::Invalid(format!("{what}: {e}"));
+        let bad =
+            |what: &str, e: &dyn std::fmt::Display| StateError::Invalid(format!("{what}: {e}"));
         if let Some(v) = &self.high_vote {
-            v.verify(p.genesis, p.epoch).map_err(|e| bad("high_vote", &e))?;
+            v.verify(p.genesis, p.epoch)
+                .map_err(|e| bad("high_vote", &e))?;
         }
         if let Some(qc) = &self.high_commit_qc {
             self.qcs

@@ -113,9 +113,18 @@ impl Replica {
         }
     }
 
-    fn vote(&mut self, v: ViewNumber, number: BlockNumber, hash: PayloadHash, payload: Option<Payload>) {
+    fn vote(
+        &mut self,
+        v: ViewNumber,
+        number: BlockNumber,
+        hash: PayloadHash,
+        payload: Option<Payload>,
+    ) {
         if let Some(payload) = payload {
-            self.proposals.entry(number).or_default().insert(hash, payload);
+            self.proposals
+                .entry(number)
+                .or_default()
+                .insert(hash, payload);
         }
         let vote = ReplicaCommit {
             view: self.view_of(v),

@@ -90,7 +90,11 @@ impl Replica {
         if h.number < self.persisted_next || self.queued_up_to.is_some_and(|q| q >= h.number) {
             return;
         }
-        let Some(payload) = self.proposals.get(&h.number).and_then(|m| m.get(&h.payload)) else {
+        let Some(payload) = self
+            .proposals
+            .get(&h.number)
+            .and_then(|m| m.get(&h.payload))
+        else {
             return;
         };
         let block = FinalBlock {

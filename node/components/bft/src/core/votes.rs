@@ -153,7 +153,12 @@ impl Replica {
         m.msg.verify_with(genesis, epoch, |qc| {
             qcs.verify_commit(crypto, qc, genesis, epoch, &schedule)
         })?;
-        record_latest(&mut self.votes.latest_timeout, &mut self.votes.timeouts, i, v);
+        record_latest(
+            &mut self.votes.latest_timeout,
+            &mut self.votes.timeouts,
+            i,
+            v,
+        );
         let view = self.view_of(v);
         let qc = self
             .votes

@@ -22,8 +22,9 @@ use crate::core::Params;
 pub(super) struct Checker {
     params: Params,
     real_crypto: bool,
-    /// Finalized payload hash per block number, and when it was first finalized.
-    pub(super) finalized: BTreeMap<BlockNumber, (PayloadHash, u64)>,
+    /// Finalized payload hash per block number, when it was first finalized, and in which
+    /// view (of the first certificate seen).
+    pub(super) finalized: BTreeMap<BlockNumber, (PayloadHash, u64, ViewNumber)>,
     commits: Vec<HashMap<ViewNumber, ReplicaCommit>>,
     timeouts: Vec<HashMap<ViewNumber, ReplicaTimeout>>,
     /// Commit votes sent, by validator index.
@@ -116,22 +117,34 @@ impl Checker {
         }
         let hash = qc.header().payload;
         match self.finalized.get(&b.number()) {
-            Some((h, _)) if *h != hash => self.fail(format!(
+            Some((h, _, _)) if *h != hash => self.fail(format!(
                 "agreement: two different blocks finalized at {}",
                 b.number()
             )),
             Some(_) => {}
             None => {
-                self.finalized.insert(b.number(), (hash, now));
+                self.finalized
+                    .insert(b.number(), (hash, now, qc.view().number));
             }
         }
     }
 
     /// Checks liveness after stabilisation: at least `min_blocks` finalized after `from`, and no
     /// gap longer than `max_gap` between `from` and `end` without a new block.
-    pub(super) fn check_liveness(&self, from: u64, end: u64, min_blocks: usize, max_gap: u64) -> Result<(), String> {
+    pub(super) fn check_liveness(
+        &self,
+        from: u64,
+        end: u64,
+        min_blocks: usize,
+        max_gap: u64,
+    ) -> Result<(), String> {
         let times: Vec<u64> = {
-            let mut t: Vec<u64> = self.finalized.values().map(|(_, t)| *t).filter(|t| *t >= from).collect();
+            let mut t: Vec<u64> = self
+                .finalized
+                .values()
+                .map(|(_, t, _)| *t)
+                .filter(|t| *t >= from)
+                .collect();
             t.sort_unstable();
             t
         };
@@ -144,7 +157,9 @@ impl Checker {
         let mut last = from;
         for t in times.iter().copied().chain([end]) {
             if t - last > max_gap {
-                return Err(format!("liveness: no block finalized between t={last} and t={t}"));
+                return Err(format!(
+                    "liveness: no block finalized between t={last} and t={t}"
+                ));
             }
             last = t;
         }

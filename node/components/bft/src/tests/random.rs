@@ -27,7 +27,9 @@ fn random_config(n: usize, rng: &mut StdRng) -> Config {
         let at = rng.random_range(0..gst);
         crashes.push((node, at, rng.random_range(at..=gst)));
     }
-    let mut dead: Vec<usize> = (0..rng.random_range(0..=f)).map(|_| rng.random_range(0..n)).collect();
+    let mut dead: Vec<usize> = (0..rng.random_range(0..=f))
+        .map(|_| rng.random_range(0..n))
+        .collect();
     dead.sort_unstable();
     dead.dedup();
     crashes.retain(|(node, _, _)| !dead.contains(node));
@@ -43,7 +45,7 @@ fn random_config(n: usize, rng: &mut StdRng) -> Config {
             drop: rng.random_range(0.0..0.3),
             duplicate: rng.random_range(0.0..0.1),
             partitions,
-            view_partitions: Default::default(),
+            twins_splits: vec![],
             crashes,
             dead,
             crash_after_persist: rng.random_range(0.0..0.05),
@@ -61,17 +63,25 @@ fn run_seed(n: usize, seed: u64) -> Result<(), String> {
     let f = (n as u64 - 1) / 5;
     let (gst, end) = (cfg.faults.gst, cfg.end);
     let mut sim = Sim::new(cfg.clone(), seed);
-    sim.run().map_err(|e| format!("n={n} seed={seed}: {e}\n{cfg:?}"))?;
+    const BLOCKS: usize = 10;
+    let stopped = sim
+        .run_until(|c| c.finalized.values().filter(|(_, t, _)| *t >= gst).count() >= BLOCKS)
+        .map_err(|e| format!("n={n} seed={seed}: {e}\n{cfg:?}"))?;
     // After GST: at most one view timeout to resynchronise, then at most f views of dead
     // leaders before a live one, one view for it, and a few message delays.
     let max_gap = (f + 3) * VIEW_TIMEOUT + 10 * DELTA;
     sim.checker
-        .check_liveness(gst, end, 10, max_gap)
+        .check_liveness(gst, stopped.min(end), BLOCKS, max_gap)
         .map_err(|e| format!("n={n} seed={seed}: {e}\n{cfg:?}"))
 }
 
 fn seeds() -> std::ops::Range<u64> {
-    let env = |k: &str, d: u64| std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d);
+    let env = |k: &str, d: u64| {
+        std::env::var(k)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(d)
+    };
     let first = env("BFT_SIM_FIRST_SEED", 0);
     first..first + env("BFT_SIM_SEEDS", 100)
 }

@@ -24,23 +24,20 @@ use zksync_consensus_roles::validator::{
 use super::checker::Checker;
 use crate::core::{Crypto, Input, Output, Params, Replica, VoteCheck};
 
-/// Which messages a partition applies to (Twins partitions are per view and kind).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub(super) enum Kind {
-    /// Proposals and new-view messages.
-    Propose,
-    /// Commit votes.
-    Commit,
-    /// Timeout votes.
-    Timeout,
+/// The two message phases of a Twins split: proposals, and everything else.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Phase {
+    /// Leader proposals.
+    Proposal,
+    /// Commit, timeout and new-view messages.
+    Votes,
 }
 
-impl Kind {
-    fn of(msg: &ConsensusMsg) -> Self {
+impl Phase {
+    fn of(msg: &ConsensusMsg) -> usize {
         match msg {
-            ConsensusMsg::LeaderProposal(_) | ConsensusMsg::ReplicaNewView(_) => Self::Propose,
-            ConsensusMsg::ReplicaCommit(_) => Self::Commit,
-            ConsensusMsg::ReplicaTimeout(_) => Self::Timeout,
+            ConsensusMsg::LeaderProposal(_) => Phase::Proposal as usize,
+            _ => Phase::Votes as usize,
         }
     }
 }
@@ -61,8 +58,11 @@ pub(super) struct Faults {
     pub(super) duplicate: f64,
     /// Time-based partitions before GST: (from, to, groups).
     pub(super) partitions: Vec<(u64, u64, Groups)>,
-    /// Twins-style partitions of messages of a view and kind (views not listed: none).
-    pub(super) view_partitions: BTreeMap<(u64, Kind), Groups>,
+    /// Twins splits per network view (the highest view any node is in) and [`Phase`]; views
+    /// past the end are unpartitioned. A message that cannot pass is kept (the newest per
+    /// sender and kind for each receiver) and delivered once the network view changes to one
+    /// whose split connects the pair.
+    pub(super) twins_splits: Vec<[Groups; 2]>,
     /// Crash and restart times (before GST) per node.
     pub(super) crashes: Vec<(usize, u64, u64)>,
     /// Nodes that are down for the whole run.
@@ -81,7 +81,7 @@ impl Faults {
             drop: 0.,
             duplicate: 0.,
             partitions: vec![],
-            view_partitions: BTreeMap::new(),
+            twins_splits: vec![],
             crashes: vec![],
             dead: vec![],
             crash_after_persist: 0.,
@@ -114,11 +114,24 @@ pub(super) struct Config {
 
 #[derive(Debug)]
 enum Event {
-    Deliver { to: usize, msg: Signed<ConsensusMsg> },
-    Timer { node: usize, generation: u64 },
-    Crash { node: usize, restart_at: Option<u64> },
-    Restart { node: usize },
-    Sync { node: usize },
+    Deliver {
+        to: usize,
+        msg: Signed<ConsensusMsg>,
+    },
+    Timer {
+        node: usize,
+        generation: u64,
+    },
+    Crash {
+        node: usize,
+        restart_at: Option<u64>,
+    },
+    Restart {
+        node: usize,
+    },
+    Sync {
+        node: usize,
+    },
 }
 
 #[derive(Debug)]
@@ -154,6 +167,10 @@ pub(super) struct Sim {
     params: Params,
     crypto: Arc<dyn Crypto>,
     inbox: VecDeque<(usize, Input)>,
+    /// Highest view of any node (Twins splits are chosen by it).
+    net_view: u64,
+    /// Twins messages waiting for their pair to be connected, per receiver.
+    stash: Vec<BTreeMap<(usize, &'static str), Signed<ConsensusMsg>>>,
     pub(super) checker: Checker,
 }
 
@@ -216,6 +233,8 @@ impl Sim {
             params,
             crypto,
             inbox: VecDeque::new(),
+            net_view: 0,
+            stash: vec![BTreeMap::new(); validator_of.len()],
             checker,
         };
         for node in 0..sim.nodes.len() {
@@ -237,18 +256,14 @@ impl Sim {
         sim
     }
 
-    /// The validator key of node `i`.
-    pub(super) fn key(&self, validator: usize) -> &SecretKey {
-        &self.keys[validator]
-    }
-
-    /// The replica parameters.
-    pub(super) fn params(&self) -> &Params {
-        &self.params
-    }
-
     /// Runs until the configured end; returns the first invariant violation.
     pub(super) fn run(&mut self) -> Result<(), String> {
+        self.run_until(|_| false).map(|_| ())
+    }
+
+    /// Runs until `stop` holds after a step, or the configured end; returns the time it
+    /// stopped at, or the first invariant violation.
+    pub(super) fn run_until(&mut self, stop: impl Fn(&Checker) -> bool) -> Result<u64, String> {
         while let Some(Reverse((t, _, id))) = self.events.pop() {
             if t > self.cfg.end {
                 break;
@@ -257,11 +272,17 @@ impl Sim {
             let ev = self.payloads.remove(&id).expect("event");
             self.step(ev);
             self.drain();
+            if !self.cfg.faults.twins_splits.is_empty() {
+                self.update_net_view();
+            }
             if let Some(v) = self.checker.violation.take() {
                 return Err(format!("t={}: {v}", self.now));
             }
+            if stop(&self.checker) {
+                return Ok(self.now);
+            }
         }
-        Ok(())
+        Ok(self.cfg.end)
     }
 
     fn schedule(&mut self, at: u64, ev: Event) {
@@ -299,8 +320,13 @@ impl Sim {
                         ));
                     }
                     if let Some((view, _)) = n.propose.take() {
-                        self.inbox
-                            .push_back((node, Input::PayloadProposed { view, payload: None }));
+                        self.inbox.push_back((
+                            node,
+                            Input::PayloadProposed {
+                                view,
+                                payload: None,
+                            },
+                        ));
                     }
                     self.inbox.push_back((node, Input::TimerExpired));
                 }
@@ -418,16 +444,46 @@ impl Sim {
         }
     }
 
+    fn twins_cut(&self, from: usize, to: usize, msg: &ConsensusMsg) -> bool {
+        let splits = &self.cfg.faults.twins_splits;
+        splits
+            .get(self.net_view as usize)
+            .is_some_and(|s| self.groups_split(&s[Phase::of(msg)], from, to))
+    }
+
+    /// Delivers kept Twins messages whose pair the split of the new network view connects.
+    fn update_net_view(&mut self) {
+        let view = (0..self.nodes.len())
+            .filter_map(|i| self.nodes[i].replica.as_ref().map(|r| r.view().0))
+            .max()
+            .unwrap_or(0);
+        if view <= self.net_view {
+            return;
+        }
+        self.net_view = view;
+        for to in 0..self.nodes.len() {
+            let stash = std::mem::take(&mut self.stash[to]);
+            for ((from, _), msg) in stash {
+                self.send(from, to, &msg);
+            }
+        }
+    }
+
     fn groups_split(&self, groups: &Groups, from: usize, to: usize) -> bool {
         groups.get(from) != groups.get(to)
     }
 
     fn send(&mut self, from: usize, to: usize, msg: &Signed<ConsensusMsg>) {
         let f = &self.cfg.faults;
-        let key = (msg.msg.view().number.0, Kind::of(&msg.msg));
-        if let Some(g) = f.view_partitions.get(&key)
-            && self.groups_split(g, from, to)
-        {
+        if self.twins_cut(from, to, &msg.msg) {
+            let stash = &mut self.stash[to];
+            let key = (from, msg.msg.label());
+            if stash
+                .get(&key)
+                .is_none_or(|old| old.msg.view().number <= msg.msg.view().number)
+            {
+                stash.insert(key, msg.clone());
+            }
             return;
         }
         let copies = if self.now < f.gst {
@@ -438,7 +494,11 @@ impl Sim {
             {
                 return;
             }
-            if self.rng.random_bool(f.duplicate) { 2 } else { 1 }
+            if self.rng.random_bool(f.duplicate) {
+                2
+            } else {
+                1
+            }
         } else {
             1
         };
@@ -542,14 +602,5 @@ impl Sim {
             self.nodes[node].queued.insert(b.number(), b);
         }
         self.persist_blocks(node);
-    }
-
-    /// Number of finalized blocks persisted by every node alive at the end.
-    pub(super) fn min_height(&self) -> u64 {
-        (0..self.nodes.len())
-            .filter(|&i| self.alive(i))
-            .map(|i| self.nodes[i].next(FIRST).0)
-            .min()
-            .unwrap_or(0)
     }
 }

@@ -81,8 +81,10 @@ mod tests {
         // sum). Splitting checks them one by one, and neither is reported.
         let rng = &mut StdRng::seed_from_u64(4);
         let k = SecretKey::generate(rng);
-        let neg = SecretKey::decode(&crate::bls12_381::tests::negate_scalar(&ByteFmt::encode(&k)))
-            .unwrap();
+        let neg = SecretKey::decode(&crate::bls12_381::tests::negate_scalar(&ByteFmt::encode(
+            &k,
+        )))
+        .unwrap();
         let msg = b"m";
         let (pk, npk) = (k.public(), neg.public());
         let (sig, nsig) = (k.sign(msg), neg.sign(msg));
