@@ -5,10 +5,10 @@
 //! driver (`crate::run`), the simulator and the Twins tests all drive this same code.
 //!
 //! Rules (protocol.md 2.6-2.11) and where they live:
-//! - proposals and the proposer: [`proposal`](self::proposal);
-//! - commit and timeout votes, certificate formation and memory bounds: [`votes`](self::votes);
+//! - proposals and the proposer: module `proposal`;
+//! - commit and timeout votes, certificate formation and memory bounds: module `votes`;
 //! - new-view messages, processing certificates, entering views and timing out:
-//!   [`view`](self::view).
+//!   module `view`.
 //!
 //! Persistence (protocol.md 2.10): every [`Output::PersistState`] comes before the outputs that
 //! depend on it, and the driver must finish it before carrying out the next output. So a vote
