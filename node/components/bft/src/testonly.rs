@@ -32,7 +32,7 @@ impl Crypto for Trusting {
             sig: placeholder().clone(),
         }
     }
-    fn verify_vote(&self, _: &Signed<ReplicaCommit>) -> bool {
+    fn verify(&self, _: &dyn Fn() -> MsgHash, _: &PublicKey, _: &Signature) -> bool {
         true
     }
     fn commit_qc_signature(&self, _: &CommitQC, _: &Schedule) -> bool {

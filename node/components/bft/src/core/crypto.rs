@@ -12,17 +12,18 @@ use std::{collections::BTreeSet, fmt};
 
 use zksync_consensus_crypto::bls12_381;
 use zksync_consensus_roles::validator::{
-    CommitQC, CommitQCVerifyError, ConsensusMsg, EpochNumber, GenesisHash, ProposalJustification,
-    PublicKey, ReplicaCommit, Schedule, SecretKey, Signable as _, Signature, Signed, TimeoutQC,
-    TimeoutQCVerifyError,
+    CommitQC, CommitQCVerifyError, ConsensusMsg, EpochNumber, GenesisHash, MsgHash,
+    ProposalJustification, PublicKey, ReplicaCommit, Schedule, SecretKey, Signable as _, Signature,
+    Signed, TimeoutQC, TimeoutQCVerifyError,
 };
 
 /// Signing and signature checks. Implementations must be deterministic.
 pub trait Crypto: fmt::Debug + Send + Sync {
     /// Signs `msg` with `key`, whose public key is `public`.
     fn sign(&self, key: &SecretKey, public: &PublicKey, msg: ConsensusMsg) -> Signed<ConsensusMsg>;
-    /// Checks the signature of one commit vote.
-    fn verify_vote(&self, vote: &Signed<ReplicaCommit>) -> bool;
+    /// Checks the signature `sig` by `key` of the message whose hash `hash` computes (called
+    /// only if needed: hashing a proposal means hashing its payload).
+    fn verify(&self, hash: &dyn Fn() -> MsgHash, key: &PublicKey, sig: &Signature) -> bool;
     /// Checks the aggregate signature of a commit certificate.
     fn commit_qc_signature(&self, qc: &CommitQC, schedule: &Schedule) -> bool;
     /// Checks the aggregate signature of a timeout certificate.
@@ -47,8 +48,8 @@ impl Crypto for Bls {
             msg,
         }
     }
-    fn verify_vote(&self, vote: &Signed<ReplicaCommit>) -> bool {
-        vote.verify().is_ok()
+    fn verify(&self, hash: &dyn Fn() -> MsgHash, key: &PublicKey, sig: &Signature) -> bool {
+        sig.verify_hash(&hash(), key).is_ok()
     }
     fn commit_qc_signature(&self, qc: &CommitQC, schedule: &Schedule) -> bool {
         qc.verify_signature(schedule).is_ok()

@@ -45,8 +45,8 @@ pub use crypto::{Bls, Crypto};
 pub use errors::Rejection;
 use zksync_consensus_roles::validator::{
     BlockNumber, CommitQC, ConsensusMsg, EpochNumber, FinalBlock, GenesisHash, Payload,
-    PayloadHash, Phase, Proposal, ReplicaCommit, ReplicaState, Schedule, SecretKey, Signed,
-    TimeoutQC, View, ViewNumber,
+    PayloadHash, Phase, Proposal, ReplicaCommit, ReplicaState, Schedule, SecretKey, Signable,
+    Signed, TimeoutQC, View, ViewNumber,
 };
 
 /// How commit votes are checked.
@@ -82,8 +82,8 @@ pub struct Params {
 pub enum Input {
     /// The replica starts (first input; after [`Input::Store`]).
     Start,
-    /// A message from a validator. Messages other than commit votes must come with a checked
-    /// signature (the inbound queue checks them); commit votes are checked here.
+    /// A message from a validator (its signature is checked here, after the cheap checks that
+    /// may reject it; commit votes are checked a quorum at a time).
     Message(Signed<ConsensusMsg>),
     /// The timer set by the last [`Output::ResetTimer`] expired.
     TimerExpired,
@@ -394,6 +394,15 @@ impl Replica {
             genesis: self.params.genesis,
             epoch: self.params.epoch,
             number,
+        }
+    }
+
+    /// Checks the signature of a message (after the cheap checks that may reject it).
+    fn check_signature<V: Signable>(&self, m: &Signed<V>) -> Result<(), Rejection> {
+        if self.crypto.verify(&|| m.msg.msg_hash(), &m.key, &m.sig) {
+            Ok(())
+        } else {
+            Err(Rejection::BadSignature)
         }
     }
 

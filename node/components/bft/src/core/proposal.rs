@@ -3,7 +3,7 @@
 //! A proposal is voted for iff:
 //! - its view is not older than the replica's, and if it is the current view, the replica has
 //!   neither voted nor timed out in it yet;
-//! - it is signed by the leader of its view (signature checked by the inbound queue);
+//! - it is signed by the leader of its view, and the signature is valid;
 //! - its justification verifies for this chain, epoch and schedule;
 //! - its implied block is not below the store's first block nor the epoch's first block;
 //! - a reproposal (the justification implies a block with a known hash) carries no payload; a
@@ -39,6 +39,8 @@ impl Replica {
         if m.key != *p.schedule.view_leader(v) {
             return Err(Rejection::InvalidLeader);
         }
+        self.check_signature(&m)?;
+        let p = &self.params;
         let j = &m.msg.justification;
         self.qcs
             .verify_justification(&*self.crypto, j, p.genesis, p.epoch, &p.schedule)?;

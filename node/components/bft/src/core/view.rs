@@ -33,6 +33,7 @@ impl Replica {
         if !schedule.contains(&m.key) {
             return Err(Rejection::NonValidatorSigner);
         }
+        self.check_signature(&m)?;
         let p = &self.params;
         self.qcs.verify_justification(
             &*self.crypto,

@@ -18,8 +18,8 @@
 //! dropped, and the certificate waits for more votes. A bad signature costs only its sender's
 //! vote: the signer's latest view stays recorded, so it cannot flood the replica either.
 //!
-//! Timeout votes carry different messages and arrive with their signature checked by the
-//! inbound queue; their embedded commit certificates are checked through the certificate cache.
+//! Timeout votes carry different messages; each one's signature is checked on arrival, and
+//! their embedded commit certificates through the certificate cache.
 
 use std::collections::BTreeMap;
 
@@ -93,9 +93,7 @@ impl Replica {
         m.msg.verify(p.genesis, p.epoch)?;
         let checked = match p.vote_check {
             VoteCheck::Eager => {
-                if !self.crypto.verify_vote(&m) {
-                    return Err(Rejection::BadSignature);
-                }
+                self.check_signature(&m)?;
                 true
             }
             VoteCheck::Aggregate => false,
@@ -149,6 +147,7 @@ impl Replica {
             return Err(Rejection::DuplicateSigner);
         }
         let (genesis, epoch, schedule) = (p.genesis, p.epoch, p.schedule.clone());
+        self.check_signature(&m)?;
         let (qcs, crypto) = (&mut self.qcs, &*self.crypto);
         m.msg.verify_with(genesis, epoch, |qc| {
             qcs.verify_commit(crypto, qc, genesis, epoch, &schedule)

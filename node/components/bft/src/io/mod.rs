@@ -5,16 +5,17 @@
 //! - drops a message for a view older than the replica's current view before any signature
 //!   work (the replica publishes its view through [`ViewWatermark`]; a stale message could
 //!   only be rejected as old later anyway);
-//! - drops a message whose signature does not verify, except commit votes: the replica checks
-//!   those itself, a quorum at a time with one aggregate check (protocol.md 2.15 checks every
-//!   signature here; this is where our replica saves most of its signature work);
+//! - checks no signature: the replica does, after the cheap checks that may reject a message
+//!   (an old view, a new-view message from a non-leader), and commit votes a quorum at a time
+//!   with one aggregate check (protocol.md 2.15 checks every signature here, which is most of
+//!   the signature work a replica does, and mostly wasted);
 //! - keeps at most one pending message per (signer, message type): of two, the one with the
 //!   higher view survives (on equal views the queued one stays).
 //!
 //! Precondition: the network puts a message in the queue only if its signer is the validator
 //! authenticated on the connection it came from (every consensus message travels directly from
-//! its author). So an unchecked commit vote can only displace an earlier vote of its own signer,
-//! and a bad one costs only that signer's vote.
+//! its author). So a message with a bad signature can only displace an earlier message of its own
+//! signer, and costs only that signer's vote.
 //!
 //! Every message carries an acknowledgement: it fires when the replica has processed the
 //! message and, by being dropped, when the queue discards it. The network answers the
@@ -72,11 +73,7 @@ pub type InputReceiver = prunable_mpsc::Receiver<ConsensusReq>;
 /// The inbound queue, filtering against `watermark`.
 pub fn create_input_channel(watermark: ViewWatermark) -> (InputSender, InputReceiver) {
     prunable_mpsc::channel(
-        move |req: &ConsensusReq| {
-            req.msg.msg.view().number >= watermark.get()
-                && (matches!(req.msg.msg, ConsensusMsg::ReplicaCommit(_))
-                    || req.msg.verify().is_ok())
-        },
+        move |req: &ConsensusReq| req.msg.msg.view().number >= watermark.get(),
         |old: &ConsensusReq, new: &ConsensusReq| {
             if old.msg.key != new.msg.key || old.msg.msg.label() != new.msg.msg.label() {
                 return prunable_mpsc::Prune::KeepBoth;

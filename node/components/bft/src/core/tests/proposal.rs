@@ -105,6 +105,16 @@ fn proposal_rejections() {
     );
     assert_eq!(h.feed(m), Err(Rejection::InvalidLeader));
 
+    // Bad signature (checked after the cheap checks).
+    let Input::Message(mut forged) = h.proposal(1, Some(p.clone()), j.clone()) else {
+        unreachable!()
+    };
+    forged.sig = h
+        .key(0)
+        .sign_msg(ConsensusMsg::ReplicaCommit(h.commit(1, h.first(), &p)))
+        .sig;
+    assert_eq!(h.feed(Input::Message(forged)), Err(Rejection::BadSignature));
+
     // Invalid justification: a timeout certificate with too few signers.
     let t = h.timeout(0, None, None);
     let weak = h

@@ -84,6 +84,15 @@ fn new_view_rules() {
         h.feed(h.sign(other, nv(ProposalJustification::Timeout(weak)))),
         Err(Rejection::Justification(_))
     ));
+    // Bad signature.
+    let mut forged = h
+        .key(other)
+        .sign_msg(nv(ProposalJustification::Timeout(h.empty_timeout_qc(3))));
+    forged.sig = h
+        .key(other)
+        .sign_msg(nv(ProposalJustification::Timeout(h.empty_timeout_qc(2))))
+        .sig;
+    assert_eq!(h.feed(Input::Message(forged)), Err(Rejection::BadSignature));
     // A later view: entered.
     let out = h.ok(h.sign(
         other,

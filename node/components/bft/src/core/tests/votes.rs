@@ -191,6 +191,12 @@ fn timeout_rejections() {
         h.feed(h.sign(1, ConsensusMsg::ReplicaTimeout(h.timeout(0, None, None)))),
         Err(Rejection::Old)
     );
+    let mut forged = h.key(1).sign_msg(ConsensusMsg::ReplicaTimeout(t.clone()));
+    forged.sig = h
+        .key(1)
+        .sign_msg(ConsensusMsg::ReplicaTimeout(h.timeout(2, None, None)))
+        .sig;
+    assert_eq!(h.feed(Input::Message(forged)), Err(Rejection::BadSignature));
     h.ok(h.sign(1, ConsensusMsg::ReplicaTimeout(t.clone())));
     assert_eq!(
         h.feed(h.sign(1, ConsensusMsg::ReplicaTimeout(t))),
