@@ -352,6 +352,12 @@ impl Replica {
         self.votes.bad_votes
     }
 
+    /// Votes held while waiting for a certificate, and the number of views they are for (a
+    /// bound against future-view spam: at most one commit and one timeout view per validator).
+    pub fn pending_votes(&self) -> (usize, usize) {
+        (self.votes.pending_votes(), self.votes.pending_views())
+    }
+
     /// How many certificate signature checks were made (each certificate is checked once).
     pub fn qc_checks(&self) -> u64 {
         self.qcs.checks

@@ -58,10 +58,26 @@ impl Votes {
         }
     }
 
-    /// Number of views with pending votes (for tests of the memory bound).
-    #[cfg(test)]
+    /// Number of views with pending votes (commit and timeout views counted apart).
     pub(super) fn pending_views(&self) -> usize {
         self.commits.len() + self.timeouts.len()
+    }
+
+    /// Number of pending votes.
+    pub(super) fn pending_votes(&self) -> usize {
+        let commits: usize = self
+            .commits
+            .values()
+            .flat_map(|m| m.values())
+            .map(|s| s.votes.len())
+            .sum();
+        let timeouts: usize = self
+            .timeouts
+            .values()
+            .flat_map(|qc| qc.map.values())
+            .map(|s| s.count())
+            .sum();
+        commits + timeouts
     }
 }
 
