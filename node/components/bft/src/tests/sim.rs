@@ -1,8 +1,8 @@
 //! A deterministic simulator of replicas over the pure core.
 //!
 //! Virtual time in milliseconds, one seeded RNG, an event queue ordered by (time, sequence).
-//! The network delivers every broadcast to every node (the sender included) after a per-message
-//! delay; before the "global stabilisation time" (GST) messages may also be dropped,
+//! The network delivers every broadcast to every node (the sender included) after a delay drawn
+//! up to its link's own bound; before the "global stabilisation time" (GST) messages may also be dropped,
 //! duplicated, delayed a lot (hence reordered) and cut by partitions; from GST on every message
 //! sent arrives within `delta`. Nodes crash (losing everything but their persisted state and
 //! blocks, possibly right after persisting and before sending) and restart. Each node has a
@@ -169,6 +169,9 @@ pub(super) struct Sim {
     inbox: VecDeque<(usize, Input)>,
     /// Highest view of any node (Twins splits are chosen by it).
     net_view: u64,
+    /// Per-link delay bounds (before GST, after GST): each message on link `from -> to` takes
+    /// a uniform delay up to its link's bound.
+    links: Vec<Vec<(u64, u64)>>,
     /// Twins messages waiting for their pair to be connected, per receiver.
     stash: Vec<BTreeMap<(usize, &'static str), Signed<ConsensusMsg>>>,
     pub(super) checker: Checker,
@@ -221,6 +224,19 @@ impl Sim {
             })
             .collect();
         let checker = Checker::new(params.clone(), cfg.real_crypto, validator_of.len());
+        let nodes_len = validator_of.len();
+        let links = (0..nodes_len)
+            .map(|_| {
+                (0..nodes_len)
+                    .map(|_| {
+                        (
+                            rng.random_range(1..=cfg.faults.max_delay.max(1)),
+                            rng.random_range(1..=cfg.delta.max(1)),
+                        )
+                    })
+                    .collect()
+            })
+            .collect();
         let mut sim = Self {
             cfg,
             rng,
@@ -234,6 +250,7 @@ impl Sim {
             crypto,
             inbox: VecDeque::new(),
             net_view: 0,
+            links,
             stash: vec![BTreeMap::new(); validator_of.len()],
             checker,
         };
@@ -503,14 +520,15 @@ impl Sim {
             1
         };
         for _ in 0..copies {
+            let (before, after) = self.links[from][to];
             let delay = if self.now >= self.cfg.faults.gst {
                 if self.cfg.exact_delta {
                     self.cfg.delta
                 } else {
-                    self.rng.random_range(1..=self.cfg.delta)
+                    self.rng.random_range(1..=after)
                 }
             } else {
-                self.rng.random_range(1..=self.cfg.faults.max_delay.max(1))
+                self.rng.random_range(1..=before)
             };
             let at = self.now + delay;
             self.schedule(
