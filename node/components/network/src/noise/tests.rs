@@ -1,0 +1,195 @@
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use zksync_concurrency::{ctx, net::tcp, scope, testonly};
+
+use super::*;
+
+/// A connected pair of loopback TCP streams (dialer, acceptor).
+pub(crate) async fn tcp_pair(ctx: &ctx::Ctx) -> ctx::Result<(tcp::Stream, tcp::Stream)> {
+    let listener = tcp::listen("127.0.0.1:0".parse().unwrap(), Default::default())
+        .context("listen")?;
+    let addr = listener.local_addr().context("local_addr")?;
+    let mut listener = listener;
+    let dial = tcp::connect(ctx, addr).await?.context("connect")?;
+    let (accepted, _) = listener.accept(ctx).await?.context("accept")?;
+    Ok((dial, accepted))
+}
+
+async fn pair(ctx: &ctx::Ctx) -> ctx::Result<(Stream, Stream)> {
+    let (a, b) = tcp_pair(ctx).await?;
+    scope::run!(ctx, |ctx, s| async {
+        let b = s.spawn(handshake(ctx, b, false));
+        let a = handshake(ctx, a, true).await?;
+        Ok((a, b.join(ctx).await?))
+    })
+    .await
+}
+
+/// A handshake state of an initiator driven by hand.
+fn raw_initiator() -> snow::HandshakeState {
+    let rng = StdRng::seed_from_u64(1);
+    snow::Builder::with_resolver(params(), Box::new(Resolver(Mutex::new(Some(rng)))))
+        .build_initiator()
+        .unwrap()
+}
+
+#[test]
+fn handshake_agrees_on_the_session_and_carries_bytes() {
+    testonly::run_test(|ctx, _| async move {
+        let ctx = &ctx;
+        let (mut a, mut b) = pair(ctx).await?;
+        assert_eq!(a.session_id, b.session_id);
+        // Larger than one transport message, and a small one after it.
+        let big: Vec<u8> = (0..200_000u32).map(|i| i as u8).collect();
+        a.write.write_all(ctx, &big).await?;
+        a.write.write_all(ctx, b"tail").await?;
+        a.write.flush(ctx).await?;
+        let mut got = vec![0; big.len() + 4];
+        b.read.read_exact(ctx, &mut got).await?;
+        assert_eq!(&got[..big.len()], &big[..]);
+        assert_eq!(&got[big.len()..], b"tail");
+        // An empty flush sends nothing (the reference would read it as end of stream).
+        b.write.flush(ctx).await?;
+        b.write.write_all(ctx, b"x").await?;
+        b.write.flush(ctx).await?;
+        let mut one = [0u8; 1];
+        a.read.read_exact(ctx, &mut one).await?;
+        assert_eq!(&one, b"x");
+        Ok(())
+    });
+}
+
+#[test]
+fn sessions_differ_per_connection() {
+    testonly::run_test(|ctx, _| async move {
+        let (a, _) = pair(&ctx).await?;
+        let (c, _) = pair(&ctx).await?;
+        assert_ne!(a.session_id, c.session_id);
+        Ok(())
+    });
+}
+
+/// Byte-level: the dialer's first message is `20 00 ‖ 32 bytes`, the acceptor's answer
+/// `30 00 ‖ 48 bytes`.
+#[test]
+fn handshake_message_sizes() {
+    testonly::run_test(|ctx, _| async move {
+        let ctx = &ctx;
+        let (dial, mut raw) = tcp_pair(ctx).await?;
+        scope::run!(ctx, |ctx, s| async {
+            s.spawn_bg(async {
+                let _ = handshake(ctx, dial, true).await;
+                Ok(())
+            });
+            let mut m1 = [0u8; 34];
+            raw.read_exact(&mut m1).await.unwrap();
+            assert_eq!(&m1[..2], &[0x20, 0x00]);
+            Ok::<(), ctx::Error>(())
+        })
+        .await?;
+        let (mut raw, acc) = tcp_pair(ctx).await?;
+        scope::run!(ctx, |ctx, s| async {
+            s.spawn_bg(async {
+                let _ = handshake(ctx, acc, false).await;
+                Ok(())
+            });
+            // A valid message 1 from a real initiator state.
+            let mut hs = raw_initiator();
+            let mut buf = [0u8; 64];
+            let n = hs.write_message(&[], &mut buf).unwrap();
+            raw.write_all(&[n as u8, 0]).await.unwrap();
+            raw.write_all(&buf[..n]).await.unwrap();
+            let mut m2 = [0u8; 50];
+            raw.read_exact(&mut m2).await.unwrap();
+            assert_eq!(&m2[..2], &[0x30, 0x00]);
+            let mut payload = [0u8; 0];
+            hs.read_message(&m2[2..], &mut payload).unwrap();
+            Ok(())
+        })
+        .await
+    });
+}
+
+#[test]
+fn malformed_handshakes_fail() {
+    testonly::run_test(|ctx, _| async move {
+        let ctx = &ctx;
+        // Wrong length, extra payload bytes, garbage, and a peer that hangs up.
+        for (len, body) in [
+            (33u16, vec![7u8; 33]),
+            (31, vec![7; 31]),
+            (0, vec![]),
+        ] {
+            let (mut raw, acc) = tcp_pair(ctx).await?;
+            raw.write_all(&len.to_le_bytes()).await.unwrap();
+            raw.write_all(&body).await.unwrap();
+            assert!(handshake(ctx, acc, false).await.is_err(), "len {len}");
+        }
+        let (raw, acc) = tcp_pair(ctx).await?;
+        drop(raw);
+        assert!(handshake(ctx, acc, false).await.is_err());
+        Ok(())
+    });
+}
+
+#[test]
+fn tampered_transport_messages_fail() {
+    testonly::run_test(|ctx, _| async move {
+        let ctx = &ctx;
+        let (dial, acc) = tcp_pair(ctx).await?;
+        // Handshake by hand on the dialer side so we keep the raw socket.
+        let mut raw = dial;
+        let mut hs = raw_initiator();
+        let res = scope::run!(ctx, |ctx, s| async {
+            let b = s.spawn(handshake(ctx, acc, false));
+            let mut buf = [0u8; 64];
+            let n = hs.write_message(&[], &mut buf).unwrap();
+            raw.write_all(&[n as u8, 0]).await.unwrap();
+            raw.write_all(&buf[..n]).await.unwrap();
+            let mut m2 = [0u8; 50];
+            raw.read_exact(&mut m2).await.unwrap();
+            hs.read_message(&m2[2..], &mut []).unwrap();
+            let mut b = b.join(ctx).await?;
+            // Garbage instead of a valid transport message.
+            raw.write_all(&[20, 0]).await.unwrap();
+            raw.write_all(&[0xAA; 20]).await.unwrap();
+            let mut out = [0u8; 1];
+            Ok(b.read.read_exact(ctx, &mut out).await)
+        })
+        .await?;
+        let err = res.unwrap_err();
+        assert!(format!("{err:#}").contains("decryption"), "{err:#}");
+        Ok(())
+    });
+}
+
+#[test]
+fn empty_message_is_end_of_stream() {
+    testonly::run_test(|ctx, _| async move {
+        let ctx = &ctx;
+        let (dial, acc) = tcp_pair(ctx).await?;
+        let mut raw = dial;
+        let mut hs = raw_initiator();
+        scope::run!(ctx, |ctx, s| async {
+            let b = s.spawn(handshake(ctx, acc, false));
+            let mut buf = [0u8; 64];
+            let n = hs.write_message(&[], &mut buf).unwrap();
+            raw.write_all(&[n as u8, 0]).await.unwrap();
+            raw.write_all(&buf[..n]).await.unwrap();
+            let mut m2 = [0u8; 50];
+            raw.read_exact(&mut m2).await.unwrap();
+            hs.read_message(&m2[2..], &mut []).unwrap();
+            let mut b = b.join(ctx).await?;
+            let mut t = hs.into_transport_mode().unwrap();
+            let mut ct = [0u8; 16];
+            let n = t.write_message(&[], &mut ct).unwrap();
+            assert_eq!(n, 16);
+            raw.write_all(&[16, 0]).await.unwrap();
+            raw.write_all(&ct).await.unwrap();
+            let mut out = [0u8; 1];
+            let err = b.read.read_exact(ctx, &mut out).await.unwrap_err();
+            assert!(format!("{err:#}").contains("end of stream"), "{err:#}");
+            Ok(())
+        })
+        .await
+    });
+}
