@@ -2,9 +2,13 @@
 //! the gossip network (every node), the consensus network (validators) and block sync.
 //!
 //! Built so far (bottom up): the wire schemas ([`proto`]), the Noise transport ([`noise`]),
-//! length-prefixed frames ([`frame`]) and the connection preface ([`preface`]).
+//! length-prefixed frames ([`frame`]), the connection preface ([`preface`]) and the endpoint
+//! handshakes ([`handshake`]).
 
 pub mod frame;
+pub mod handshake;
 pub mod noise;
 pub mod preface;
 pub mod proto;
+#[cfg(test)]
+mod testonly;

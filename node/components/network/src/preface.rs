@@ -74,13 +74,17 @@ impl ProtoFmt for Endpoint {
 /// Reads a plaintext frame (before Noise).
 async fn read_plain<T: ProtoFmt>(ctx: &ctx::Ctx, tcp: &mut tcp::Stream) -> ctx::Result<T> {
     let mut len = [0u8; 4];
-    ctx.wait(tcp.read_exact(&mut len)).await?.context("reading preface")?;
+    ctx.wait(tcp.read_exact(&mut len))
+        .await?
+        .context("reading preface")?;
     let len = u32::from_le_bytes(len) as usize;
     if len > MAX_FRAME {
         return Err(anyhow::anyhow!("preface frame of {len} bytes exceeds {MAX_FRAME}").into());
     }
     let mut buf = vec![0; len];
-    ctx.wait(tcp.read_exact(&mut buf)).await?.context("reading preface")?;
+    ctx.wait(tcp.read_exact(&mut buf))
+        .await?
+        .context("reading preface")?;
     Ok(zksync_protobuf::decode(&buf).context("preface")?)
 }
 
@@ -121,9 +125,18 @@ mod tests {
     /// Byte-level golden values of protocol.md 5.2.
     #[test]
     fn preface_bytes() {
-        assert_eq!(frame::encode(&Encryption::NoiseNN), [0x02, 0, 0, 0, 0x0a, 0x00]);
-        assert_eq!(frame::encode(&Endpoint::ConsensusNet), [0x02, 0, 0, 0, 0x0a, 0x00]);
-        assert_eq!(frame::encode(&Endpoint::GossipNet), [0x02, 0, 0, 0, 0x12, 0x00]);
+        assert_eq!(
+            frame::encode(&Encryption::NoiseNN),
+            [0x02, 0, 0, 0, 0x0a, 0x00]
+        );
+        assert_eq!(
+            frame::encode(&Endpoint::ConsensusNet),
+            [0x02, 0, 0, 0, 0x0a, 0x00]
+        );
+        assert_eq!(
+            frame::encode(&Endpoint::GossipNet),
+            [0x02, 0, 0, 0, 0x12, 0x00]
+        );
     }
 
     #[test]
@@ -146,7 +159,10 @@ mod tests {
                 assert_eq!(got, endpoint);
             }
             // Garbage and an oversized length are refused.
-            for bytes in [vec![0x02, 0, 0, 0, 0xff, 0xff], vec![0xff, 0xff, 0xff, 0x7f]] {
+            for bytes in [
+                vec![0x02, 0, 0, 0, 0xff, 0xff],
+                vec![0xff, 0xff, 0xff, 0x7f],
+            ] {
                 let mut raw = tcp::connect(ctx, addr).await?.context("connect")?;
                 raw.write_all(&bytes).await.context("write")?;
                 let (tcp, _) = listener.accept(ctx).await?.context("accept")?;

@@ -87,26 +87,36 @@ async fn read_handshake_msg(
     want: usize,
 ) -> ctx::Result<Vec<u8>> {
     let mut len = [0u8; 2];
-    ctx.wait(tcp.read_exact(&mut len)).await?.context("reading handshake")?;
+    ctx.wait(tcp.read_exact(&mut len))
+        .await?
+        .context("reading handshake")?;
     let len = u16::from_le_bytes(len) as usize;
     if len != want {
         return Err(anyhow::anyhow!("noise handshake message of {len} bytes, want {want}").into());
     }
     let mut buf = vec![0; len];
-    ctx.wait(tcp.read_exact(&mut buf)).await?.context("reading handshake")?;
+    ctx.wait(tcp.read_exact(&mut buf))
+        .await?
+        .context("reading handshake")?;
     Ok(buf)
 }
 
 async fn write_handshake_msg(ctx: &ctx::Ctx, tcp: &mut tcp::Stream, msg: &[u8]) -> ctx::Result<()> {
     let mut buf = (msg.len() as u16).to_le_bytes().to_vec();
     buf.extend_from_slice(msg);
-    ctx.wait(tcp.write_all(&buf)).await?.context("writing handshake")?;
+    ctx.wait(tcp.write_all(&buf))
+        .await?
+        .context("writing handshake")?;
     ctx.wait(tcp.flush()).await?.context("writing handshake")?;
     Ok(())
 }
 
 /// Runs the handshake on `tcp` (as the dialer if `initiator`) and returns the encrypted stream.
-pub async fn handshake(ctx: &ctx::Ctx, mut tcp: tcp::Stream, initiator: bool) -> ctx::Result<Stream> {
+pub async fn handshake(
+    ctx: &ctx::Ctx,
+    mut tcp: tcp::Stream,
+    initiator: bool,
+) -> ctx::Result<Stream> {
     let resolver = Resolver(Mutex::new(Some(StdRng::from_rng(&mut ctx.rng()))));
     let builder = snow::Builder::with_resolver(params(), Box::new(resolver));
     let mut hs = if initiator {
@@ -121,10 +131,12 @@ pub async fn handshake(ctx: &ctx::Ctx, mut tcp: tcp::Stream, initiator: bool) ->
         let n = hs.write_message(&[], &mut buf).context("noise write")?;
         write_handshake_msg(ctx, &mut tcp, &buf[..n]).await?;
         let msg = read_handshake_msg(ctx, &mut tcp, HANDSHAKE_MSG_SIZES[1]).await?;
-        hs.read_message(&msg, &mut payload).context("noise handshake message 2")?;
+        hs.read_message(&msg, &mut payload)
+            .context("noise handshake message 2")?;
     } else {
         let msg = read_handshake_msg(ctx, &mut tcp, HANDSHAKE_MSG_SIZES[0]).await?;
-        hs.read_message(&msg, &mut payload).context("noise handshake message 1")?;
+        hs.read_message(&msg, &mut payload)
+            .context("noise handshake message 1")?;
         let n = hs.write_message(&[], &mut buf).context("noise write")?;
         write_handshake_msg(ctx, &mut tcp, &buf[..n]).await?;
     }
@@ -133,7 +145,10 @@ pub async fn handshake(ctx: &ctx::Ctx, mut tcp: tcp::Stream, initiator: bool) ->
             .try_into()
             .context("handshake hash size")?,
     );
-    let state = Arc::new(hs.into_stateless_transport_mode().context("noise transport")?);
+    let state = Arc::new(
+        hs.into_stateless_transport_mode()
+            .context("noise transport")?,
+    );
     let (read, write) = tcp.into_split();
     Ok(Stream {
         session_id,
@@ -166,7 +181,9 @@ pub struct Stream {
 
 impl std::fmt::Debug for Stream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Stream").field("session_id", &self.session_id).finish()
+        f.debug_struct("Stream")
+            .field("session_id", &self.session_id)
+            .finish()
     }
 }
 
@@ -199,10 +216,14 @@ impl ReadHalf {
         }
         let len = u16::from_le_bytes(len) as usize;
         if len < TAG {
-            return Err(anyhow::anyhow!("noise message of {len} bytes is shorter than its tag").into());
+            return Err(
+                anyhow::anyhow!("noise message of {len} bytes is shorter than its tag").into(),
+            );
         }
         let mut ct = vec![0; len];
-        ctx.wait(self.tcp.read_exact(&mut ct)).await?.context("reading")?;
+        ctx.wait(self.tcp.read_exact(&mut ct))
+            .await?
+            .context("reading")?;
         let mut pt = vec![0; len - TAG];
         let n = self
             .state
@@ -258,7 +279,9 @@ impl WriteHalf {
         self.nonce += 1;
         msg[..2].copy_from_slice(&(n as u16).to_le_bytes());
         msg.truncate(2 + n);
-        ctx.wait(self.tcp.write_all(&msg)).await?.context("writing")?;
+        ctx.wait(self.tcp.write_all(&msg))
+            .await?
+            .context("writing")?;
         self.buf.clear();
         Ok(())
     }

@@ -1,28 +1,8 @@
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use zksync_concurrency::{ctx, net::tcp, scope, testonly};
+use zksync_concurrency::{ctx, scope, testonly};
 
 use super::*;
-
-/// A connected pair of loopback TCP streams (dialer, acceptor).
-pub(crate) async fn tcp_pair(ctx: &ctx::Ctx) -> ctx::Result<(tcp::Stream, tcp::Stream)> {
-    let listener = tcp::listen("127.0.0.1:0".parse().unwrap(), Default::default())
-        .context("listen")?;
-    let addr = listener.local_addr().context("local_addr")?;
-    let mut listener = listener;
-    let dial = tcp::connect(ctx, addr).await?.context("connect")?;
-    let (accepted, _) = listener.accept(ctx).await?.context("accept")?;
-    Ok((dial, accepted))
-}
-
-async fn pair(ctx: &ctx::Ctx) -> ctx::Result<(Stream, Stream)> {
-    let (a, b) = tcp_pair(ctx).await?;
-    scope::run!(ctx, |ctx, s| async {
-        let b = s.spawn(handshake(ctx, b, false));
-        let a = handshake(ctx, a, true).await?;
-        Ok((a, b.join(ctx).await?))
-    })
-    .await
-}
+use crate::testonly::{noise_pair as pair, tcp_pair};
 
 /// A handshake state of an initiator driven by hand.
 fn raw_initiator() -> snow::HandshakeState {
@@ -114,11 +94,7 @@ fn malformed_handshakes_fail() {
     testonly::run_test(|ctx, _| async move {
         let ctx = &ctx;
         // Wrong length, extra payload bytes, garbage, and a peer that hangs up.
-        for (len, body) in [
-            (33u16, vec![7u8; 33]),
-            (31, vec![7; 31]),
-            (0, vec![]),
-        ] {
+        for (len, body) in [(33u16, vec![7u8; 33]), (31, vec![7; 31]), (0, vec![])] {
             let (mut raw, acc) = tcp_pair(ctx).await?;
             raw.write_all(&len.to_le_bytes()).await.unwrap();
             raw.write_all(&body).await.unwrap();
