@@ -144,7 +144,8 @@ fn gossip_acceptor_rejects_bad_handshakes() {
         let peer = node_key(2);
         let signed =
             |sid: &[u8]| peer.sign_msg(node::Msg::SessionId(node::SessionId(sid.to_vec())));
-        let cases: Vec<(Box<dyn Fn(&[u8]) -> gossip::Handshake>, &str)> = vec![
+        type Make<'a> = Box<dyn Fn(&[u8]) -> gossip::Handshake + 'a>;
+        let cases: Vec<(Make, &str)> = vec![
             (
                 Box::new(|sid| gossip::Handshake {
                     session_id: signed(sid),
