@@ -145,7 +145,7 @@ fn gossip_acceptor_rejects_bad_handshakes() {
         let signed =
             |sid: &[u8]| peer.sign_msg(node::Msg::SessionId(node::SessionId(sid.to_vec())));
         type Make<'a> = Box<dyn Fn(&[u8]) -> gossip::Handshake + 'a>;
-        let cases: Vec<(Make, &str)> = vec![
+        let cases: Vec<(Make<'_>, &str)> = vec![
             (
                 Box::new(|sid| gossip::Handshake {
                     session_id: signed(sid),
