@@ -7,6 +7,7 @@
 
 pub mod frame;
 pub mod handshake;
+pub mod mux;
 pub mod noise;
 pub mod preface;
 pub mod proto;

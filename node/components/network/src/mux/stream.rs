@@ -1,0 +1,204 @@
+//! A transient stream: one RPC call's pair of byte streams over a reusable mux stream.
+//!
+//! - The write half sends DATA frames of at most the configured size; closing or dropping it
+//!   sends CLOSE (end of this side's data).
+//! - The read half yields the peer's DATA until its CLOSE, then end of stream. It stops at the
+//!   CLOSE, so frames after it (the peer's next OPEN) stay for the reusable stream's next round;
+//!   an OPEN before the CLOSE cannot belong to a later round and is ignored.
+//! - Dropping both halves hands the reusable stream back for the next call.
+
+use std::collections::VecDeque;
+
+use tokio::sync::OwnedSemaphorePermit;
+use zksync_concurrency::{channel, ctx, oneshot};
+
+use super::header::{FrameKind, Header, StreamKind};
+
+/// A frame for a stream, as the reader task delivers it.
+#[derive(Debug)]
+pub(super) enum InFrame {
+    Open,
+    /// A chunk of DATA with the read-buffer permits it holds until consumed.
+    Data(
+        Vec<u8>,
+        #[allow(dead_code)] Option<(OwnedSemaphorePermit, OwnedSemaphorePermit)>,
+    ),
+    Close,
+}
+
+/// A frame for the writer task.
+#[derive(Debug)]
+pub(super) struct OutFrame {
+    pub header: Header,
+    pub data: Vec<u8>,
+    /// Write-buffer permit, released once written.
+    #[allow(dead_code)]
+    pub permit: Option<OwnedSemaphorePermit>,
+}
+
+/// Inbound frames of one reusable stream, passed between the stream task and the read half.
+pub(super) type Inbound = channel::Receiver<InFrame>;
+
+/// A transient stream failed.
+#[derive(thiserror::Error, Debug)]
+pub enum StreamError {
+    /// The peer closed its half before sending everything asked for.
+    #[error("end of stream")]
+    Eof,
+    /// The connection ended.
+    #[error("connection closed")]
+    Closed,
+    /// Canceled.
+    #[error("canceled")]
+    Canceled,
+}
+
+impl From<ctx::Canceled> for StreamError {
+    fn from(_: ctx::Canceled) -> Self {
+        Self::Canceled
+    }
+}
+
+/// Reading half of a transient stream.
+#[derive(Debug)]
+pub struct ReadHalf {
+    pub(super) inbound: Option<Inbound>,
+    pub(super) buf: VecDeque<u8>,
+    pub(super) eof: bool,
+    /// Returns `inbound` to the stream task on drop.
+    pub(super) give_back: Option<oneshot::Sender<Inbound>>,
+}
+
+impl ReadHalf {
+    /// Reads exactly `out.len()` bytes.
+    pub async fn read_exact(&mut self, ctx: &ctx::Ctx, out: &mut [u8]) -> Result<(), StreamError> {
+        let mut done = 0;
+        while done < out.len() {
+            if self.buf.is_empty() {
+                self.fill(ctx).await?;
+            }
+            let n = self.buf.len().min(out.len() - done);
+            for (o, b) in out[done..done + n].iter_mut().zip(self.buf.drain(..n)) {
+                *o = b;
+            }
+            done += n;
+        }
+        Ok(())
+    }
+
+    /// Waits for the peer's CLOSE, discarding any further data; `Ok` at end of stream.
+    pub async fn wait_close(&mut self, ctx: &ctx::Ctx) -> Result<(), StreamError> {
+        loop {
+            self.buf.clear();
+            match self.fill(ctx).await {
+                Ok(()) => {}
+                Err(StreamError::Eof) => return Ok(()),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    async fn fill(&mut self, ctx: &ctx::Ctx) -> Result<(), StreamError> {
+        if self.eof {
+            return Err(StreamError::Eof);
+        }
+        let inbound = self.inbound.as_mut().ok_or(StreamError::Closed)?;
+        loop {
+            match inbound.recv(ctx).await? {
+                InFrame::Open => continue,
+                InFrame::Data(data, _permits) => {
+                    self.buf.extend(data);
+                    if !self.buf.is_empty() {
+                        return Ok(());
+                    }
+                }
+                InFrame::Close => {
+                    self.eof = true;
+                    return Err(StreamError::Eof);
+                }
+            }
+        }
+    }
+}
+
+impl Drop for ReadHalf {
+    fn drop(&mut self) {
+        if let (Some(inbound), Some(tx)) = (self.inbound.take(), self.give_back.take()) {
+            tx.send(inbound);
+        }
+    }
+}
+
+/// Writing half of a transient stream.
+#[derive(Debug)]
+pub struct WriteHalf {
+    pub(super) kind: StreamKind,
+    pub(super) id: u16,
+    pub(super) out: channel::UnboundedSender<OutFrame>,
+    pub(super) write_buffer: std::sync::Arc<tokio::sync::Semaphore>,
+    pub(super) frame_size: usize,
+    pub(super) closed: bool,
+    /// Dropped with the half, telling the stream task this half is done.
+    pub(super) _done: oneshot::Sender<()>,
+}
+
+impl WriteHalf {
+    /// Queues `data` as DATA frames (waiting while the connection's write buffer is full).
+    pub async fn write_all(&mut self, ctx: &ctx::Ctx, data: &[u8]) -> Result<(), StreamError> {
+        for chunk in data.chunks(self.frame_size) {
+            let permit = ctx
+                .wait(
+                    self.write_buffer
+                        .clone()
+                        .acquire_many_owned(chunk.len() as u32),
+                )
+                .await?
+                .map_err(|_| StreamError::Closed)?;
+            self.out.send(OutFrame {
+                header: Header {
+                    frame: FrameKind::Data,
+                    stream: self.kind,
+                    id: self.id,
+                },
+                data: chunk.to_vec(),
+                permit: Some(permit),
+            });
+        }
+        Ok(())
+    }
+
+    /// Ends this side of the stream (sends CLOSE).
+    pub fn close(mut self) {
+        self.send_close();
+    }
+
+    fn send_close(&mut self) {
+        if !self.closed {
+            self.closed = true;
+            self.out.send(OutFrame {
+                header: Header {
+                    frame: FrameKind::Close,
+                    stream: self.kind,
+                    id: self.id,
+                },
+                data: vec![],
+                permit: None,
+            });
+        }
+    }
+}
+
+impl Drop for WriteHalf {
+    fn drop(&mut self) {
+        self.send_close();
+    }
+}
+
+/// A transient stream.
+#[derive(Debug)]
+pub struct Stream {
+    /// Reading half.
+    pub read: ReadHalf,
+    /// Writing half.
+    pub write: WriteHalf,
+}
