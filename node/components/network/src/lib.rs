@@ -11,5 +11,6 @@ pub mod mux;
 pub mod noise;
 pub mod preface;
 pub mod proto;
+pub mod rpc;
 #[cfg(test)]
 mod testonly;

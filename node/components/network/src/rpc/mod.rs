@@ -1,0 +1,207 @@
+//! Typed RPCs over the multiplexer (protocol.md 5.7): one transient stream per call.
+//!
+//! - Client: open a stream, write `u32 LE length ‖ canonical request`, close its write half,
+//!   read `u32 LE length ‖ response` (length checked against the client's maximum first).
+//! - Server: read the request (length checked against the server's maximum before anything
+//!   else is read), run the handler, write the response. A handler error writes nothing: the
+//!   client sees the stream end.
+//! - Concurrency: an RPC has [`Rpc::INFLIGHT`] streams per connection on both sides, so at most
+//!   that many calls run at once; each stream establishment takes a token from a rate limiter
+//!   on both sides.
+//!
+//! Each RPC is one file defining its messages and its [`Rpc`] implementation.
+
+pub mod consensus;
+pub mod ping;
+#[cfg(test)]
+mod tests;
+
+use std::{marker::PhantomData, sync::Arc};
+
+use zksync_concurrency::{ctx, limiter, scope};
+use zksync_protobuf::ProtoFmt;
+
+use crate::mux::{self, CapabilityId, StreamError, StreamQueue};
+
+/// An RPC: its capability, messages and limits.
+pub trait Rpc: Send + Sync + 'static {
+    /// Capability id in the mux handshake.
+    const CAPABILITY: CapabilityId;
+    /// Streams per connection (concurrent calls).
+    const INFLIGHT: u32;
+    /// Name in metrics and logs.
+    const METHOD: &'static str;
+    /// Request.
+    type Req: ProtoFmt + Send + Sync;
+    /// Response.
+    type Resp: ProtoFmt + Send + Sync;
+}
+
+/// A call failed.
+#[derive(thiserror::Error, Debug)]
+pub enum RpcError {
+    /// The message is larger than allowed.
+    #[error("{what} of {size} bytes exceeds the limit of {max}")]
+    TooLarge {
+        /// Request or response.
+        what: &'static str,
+        /// Size announced.
+        size: usize,
+        /// Limit.
+        max: usize,
+    },
+    /// The message did not decode.
+    #[error("decoding {0}: {1:#}")]
+    Decode(&'static str, anyhow::Error),
+    /// The stream failed (for a client: no response, e.g. the handler failed).
+    #[error("stream: {0}")]
+    Stream(#[from] StreamError),
+    /// Canceled (or timed out).
+    #[error("canceled")]
+    Canceled,
+}
+
+impl From<ctx::Canceled> for RpcError {
+    fn from(_: ctx::Canceled) -> Self {
+        Self::Canceled
+    }
+}
+
+async fn write_msg<T: ProtoFmt>(
+    ctx: &ctx::Ctx,
+    w: &mut mux::WriteHalf,
+    msg: &T,
+) -> Result<(), RpcError> {
+    let body = zksync_protobuf::encode(msg);
+    w.write_all(ctx, &(body.len() as u32).to_le_bytes()).await?;
+    w.write_all(ctx, &body).await?;
+    Ok(())
+}
+
+async fn read_msg<T: ProtoFmt>(
+    ctx: &ctx::Ctx,
+    r: &mut mux::ReadHalf,
+    what: &'static str,
+    max: usize,
+) -> Result<T, RpcError> {
+    let mut len = [0u8; 4];
+    r.read_exact(ctx, &mut len).await?;
+    let size = u32::from_le_bytes(len) as usize;
+    if size > max {
+        return Err(RpcError::TooLarge { what, size, max });
+    }
+    let mut body = vec![0; size];
+    r.read_exact(ctx, &mut body).await?;
+    zksync_protobuf::decode(&body).map_err(|e| RpcError::Decode(what, e.into()))
+}
+
+/// The client side of an RPC on one connection.
+#[derive(Debug)]
+pub struct Client<R: Rpc> {
+    queue: Arc<StreamQueue>,
+    _rpc: PhantomData<R>,
+}
+
+impl<R: Rpc> Client<R> {
+    /// A client establishing streams at most at `rate`.
+    pub fn new(rate: limiter::Rate) -> Self {
+        Self {
+            queue: StreamQueue::new(R::INFLIGHT, rate),
+            _rpc: PhantomData,
+        }
+    }
+
+    /// Registers this client in `mux`.
+    pub fn register(&self, mux: &mut mux::Mux) {
+        mux.accept.insert(R::CAPABILITY, self.queue.clone());
+    }
+
+    /// Calls the peer; the response may be at most `max_resp` bytes.
+    pub async fn call(
+        &self,
+        ctx: &ctx::Ctx,
+        req: &R::Req,
+        max_resp: usize,
+    ) -> Result<R::Resp, RpcError> {
+        let mux::Stream {
+            mut read,
+            mut write,
+        } = self.queue.open(ctx).await?;
+        write_msg(ctx, &mut write, req).await?;
+        write.close();
+        let resp = read_msg(ctx, &mut read, "response", max_resp).await?;
+        read.wait_close(ctx).await?;
+        Ok(resp)
+    }
+}
+
+/// What a server does with a request.
+#[async_trait::async_trait]
+pub trait Handler<R: Rpc>: Send + Sync {
+    /// Largest request accepted, in bytes.
+    fn max_req_size(&self) -> usize;
+    /// Answers a request; an error sends no response.
+    async fn handle(&self, ctx: &ctx::Ctx, req: R::Req) -> anyhow::Result<R::Resp>;
+}
+
+/// The server side of an RPC on one connection.
+pub struct Server<R: Rpc, H: Handler<R>> {
+    queue: Arc<StreamQueue>,
+    handler: H,
+    _rpc: PhantomData<R>,
+}
+
+impl<R: Rpc, H: Handler<R>> Server<R, H> {
+    /// A server establishing streams at most at `rate`.
+    pub fn new(handler: H, rate: limiter::Rate) -> Self {
+        Self {
+            queue: StreamQueue::new(R::INFLIGHT, rate),
+            handler,
+            _rpc: PhantomData,
+        }
+    }
+
+    /// Registers this server in `mux`.
+    pub fn register(&self, mux: &mut mux::Mux) {
+        mux.connect.insert(R::CAPABILITY, self.queue.clone());
+    }
+
+    async fn serve_one(&self, ctx: &ctx::Ctx) -> Result<(), RpcError> {
+        let mux::Stream {
+            mut read,
+            mut write,
+        } = self.queue.open(ctx).await?;
+        let req = read_msg(ctx, &mut read, "request", self.handler.max_req_size()).await?;
+        read.wait_close(ctx).await?;
+        match self.handler.handle(ctx, req).await {
+            Ok(resp) => write_msg(ctx, &mut write, &resp).await,
+            Err(e) => {
+                tracing::debug!("rpc {}: handler: {e:#}", R::METHOD);
+                Ok(())
+            }
+        }
+    }
+
+    /// Serves calls until `ctx` is cancelled: [`Rpc::INFLIGHT`] at a time. A bad request only
+    /// ends its own call.
+    pub async fn run(&self, ctx: &ctx::Ctx) -> ctx::OrCanceled<()> {
+        let res: ctx::Result<()> = scope::run!(ctx, |ctx, s| async {
+            for _ in 0..R::INFLIGHT {
+                s.spawn(async {
+                    while ctx.is_active() {
+                        if let Err(e) = self.serve_one(ctx).await {
+                            if matches!(e, RpcError::Canceled) {
+                                break;
+                            }
+                            tracing::debug!("rpc {}: {e}", R::METHOD);
+                        }
+                    }
+                    Ok(())
+                });
+            }
+            Ok(())
+        })
+        .await;
+        res.map_err(|_| ctx::Canceled)
+    }
+}
