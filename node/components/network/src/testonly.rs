@@ -25,3 +25,18 @@ pub(crate) async fn noise_pair(ctx: &ctx::Ctx) -> ctx::Result<(noise::Stream, no
     })
     .await
 }
+
+/// Runs two muxes over the two ends of a connection until one fails.
+pub(crate) async fn run_muxes(
+    ctx: &ctx::Ctx,
+    (a, b): (noise::Stream, noise::Stream),
+    ma: crate::mux::Mux,
+    mb: crate::mux::Mux,
+) -> ctx::Result<()> {
+    let err = |e: crate::mux::MuxError| ctx::Error::Internal(e.into());
+    scope::run!(ctx, |ctx, s| async {
+        s.spawn_bg(async { ma.run(ctx, a).await.map_err(err) });
+        mb.run(ctx, b).await.map_err(err)
+    })
+    .await
+}

@@ -93,19 +93,32 @@ fn record_latest<T>(
 }
 
 impl Replica {
-    pub(super) fn on_commit(&mut self, m: Signed<ReplicaCommit>) -> Result<(), Rejection> {
-        let p = &self.params;
-        let i = p
+    /// The checks every vote passes first: a validator's, not old, not a duplicate. Returns
+    /// the signer's schedule index.
+    fn check_new_vote(
+        &self,
+        key: &zksync_consensus_roles::validator::PublicKey,
+        v: ViewNumber,
+        latest: &[Option<ViewNumber>],
+    ) -> Result<usize, Rejection> {
+        let i = self
+            .params
             .schedule
-            .index(&m.key)
+            .index(key)
             .ok_or(Rejection::NonValidatorSigner)?;
-        let v = m.msg.view.number;
         if v < self.view {
             return Err(Rejection::Old);
         }
-        if self.votes.latest_commit[i].is_some_and(|l| l >= v) {
+        if latest[i].is_some_and(|l| l >= v) {
             return Err(Rejection::DuplicateSigner);
         }
+        Ok(i)
+    }
+
+    pub(super) fn on_commit(&mut self, m: Signed<ReplicaCommit>) -> Result<(), Rejection> {
+        let v = m.msg.view.number;
+        let i = self.check_new_vote(&m.key, v, &self.votes.latest_commit)?;
+        let p = &self.params;
         m.msg.verify(p.genesis, p.epoch)?;
         let checked = match p.vote_check {
             VoteCheck::Eager => {
@@ -150,18 +163,9 @@ impl Replica {
     }
 
     pub(super) fn on_timeout(&mut self, m: Signed<ReplicaTimeout>) -> Result<(), Rejection> {
-        let p = &self.params;
-        let i = p
-            .schedule
-            .index(&m.key)
-            .ok_or(Rejection::NonValidatorSigner)?;
         let v = m.msg.view.number;
-        if v < self.view {
-            return Err(Rejection::Old);
-        }
-        if self.votes.latest_timeout[i].is_some_and(|l| l >= v) {
-            return Err(Rejection::DuplicateSigner);
-        }
+        let i = self.check_new_vote(&m.key, v, &self.votes.latest_timeout)?;
+        let p = &self.params;
         let (genesis, epoch, schedule) = (p.genesis, p.epoch, p.schedule.clone());
         self.check_signature(&m)?;
         let (qcs, crypto) = (&mut self.qcs, &*self.crypto);

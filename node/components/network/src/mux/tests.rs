@@ -3,7 +3,10 @@ use std::collections::BTreeMap;
 use zksync_concurrency::{ctx, limiter, scope, testonly};
 
 use super::*;
-use crate::{frame, testonly::noise_pair};
+use crate::{
+    frame,
+    testonly::{noise_pair, run_muxes},
+};
 
 const CAP: CapabilityId = 7;
 
@@ -20,7 +23,7 @@ fn unlimited() -> limiter::Rate {
 fn calls_reuse_streams() {
     testonly::run_test(|ctx, _| async move {
         let ctx = &ctx;
-        let (a, b) = noise_pair(ctx).await?;
+        let conn = noise_pair(ctx).await?;
         let client = StreamQueue::new(2, unlimited());
         let server = StreamQueue::new(3, unlimited());
         let mux_a = Mux {
@@ -32,18 +35,7 @@ fn calls_reuse_streams() {
             ..Default::default()
         };
         scope::run!(ctx, |ctx, s| async {
-            s.spawn_bg(async {
-                mux_a
-                    .run(ctx, a)
-                    .await
-                    .map_err(|e| ctx::Error::Internal(e.into()))
-            });
-            s.spawn_bg(async {
-                mux_b
-                    .run(ctx, b)
-                    .await
-                    .map_err(|e| ctx::Error::Internal(e.into()))
-            });
+            s.spawn_bg(run_muxes(ctx, conn, mux_a, mux_b));
             // Echo server with 3 workers.
             for _ in 0..3 {
                 s.spawn_bg::<()>(async {
@@ -111,7 +103,7 @@ fn calls_reuse_streams() {
 fn large_transfer() {
     testonly::run_test(|ctx, _| async move {
         let ctx = &ctx;
-        let (a, b) = noise_pair(ctx).await?;
+        let conn = noise_pair(ctx).await?;
         let client = StreamQueue::new(1, unlimited());
         let server = StreamQueue::new(1, unlimited());
         let mux_a = Mux {
@@ -124,18 +116,7 @@ fn large_transfer() {
         };
         let data: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8).collect();
         scope::run!(ctx, |ctx, s| async {
-            s.spawn_bg(async {
-                mux_a
-                    .run(ctx, a)
-                    .await
-                    .map_err(|e| ctx::Error::Internal(e.into()))
-            });
-            s.spawn_bg(async {
-                mux_b
-                    .run(ctx, b)
-                    .await
-                    .map_err(|e| ctx::Error::Internal(e.into()))
-            });
+            s.spawn_bg(run_muxes(ctx, conn, mux_a, mux_b));
             s.spawn_bg(async {
                 let mut st = server.open(ctx).await?;
                 let mut got = vec![0u8; data.len()];

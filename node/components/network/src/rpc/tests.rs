@@ -1,7 +1,10 @@
 use zksync_concurrency::{ctx, limiter, scope, testonly, time};
 
 use super::*;
-use crate::{mux::Mux, testonly::noise_pair};
+use crate::{
+    mux::Mux,
+    testonly::{noise_pair, run_muxes},
+};
 
 fn unlimited() -> limiter::Rate {
     limiter::Rate {
@@ -38,23 +41,14 @@ impl Handler<Echo> for EchoHandler {
 fn calls_limits_and_handler_errors() {
     testonly::run_test(|ctx, _| async move {
         let ctx = &ctx;
-        let (a, b) = noise_pair(ctx).await?;
+        let conn = noise_pair(ctx).await?;
         let client = Client::<Echo>::new(unlimited());
         let server = Server::<Echo, _>::new(EchoHandler, unlimited());
         let (mut ma, mut mb) = (Mux::default(), Mux::default());
         client.register(&mut ma);
         server.register(&mut mb);
         scope::run!(ctx, |ctx, s| async {
-            s.spawn_bg(async {
-                ma.run(ctx, a)
-                    .await
-                    .map_err(|e| ctx::Error::Internal(e.into()))
-            });
-            s.spawn_bg(async {
-                mb.run(ctx, b)
-                    .await
-                    .map_err(|e| ctx::Error::Internal(e.into()))
-            });
+            s.spawn_bg(run_muxes(ctx, conn, ma, mb));
             s.spawn_bg(async { Ok(server.run(ctx).await?) });
             let resp = client.call(ctx, &ping::Req([7; 32]), 100).await.unwrap();
             assert_eq!(resp.0, [7; 32]);
@@ -112,23 +106,14 @@ fn oversized_request() {
     }
     testonly::run_test(|ctx, _| async move {
         let ctx = &ctx;
-        let (a, b) = noise_pair(ctx).await?;
+        let conn = noise_pair(ctx).await?;
         let client = Client::<Echo>::new(unlimited());
         let server = Server::<Echo, _>::new(Tight, unlimited());
         let (mut ma, mut mb) = (Mux::default(), Mux::default());
         client.register(&mut ma);
         server.register(&mut mb);
         scope::run!(ctx, |ctx, s| async {
-            s.spawn_bg(async {
-                ma.run(ctx, a)
-                    .await
-                    .map_err(|e| ctx::Error::Internal(e.into()))
-            });
-            s.spawn_bg(async {
-                mb.run(ctx, b)
-                    .await
-                    .map_err(|e| ctx::Error::Internal(e.into()))
-            });
+            s.spawn_bg(run_muxes(ctx, conn, ma, mb));
             s.spawn_bg(async { Ok(server.run(ctx).await?) });
             for _ in 0..3 {
                 let err = client
