@@ -22,6 +22,17 @@ use zksync_consensus_roles::{
     },
 };
 
+fn params(setup: &Setup, vote_check: VoteCheck) -> Params {
+    Params {
+        genesis: setup.genesis_hash(),
+        epoch: EpochNumber(0),
+        schedule: Arc::new(setup.schedule().clone()),
+        first_block: setup.genesis.first_block,
+        max_payload_size: 1 << 20,
+        vote_check,
+    }
+}
+
 /// Runs until replica 0 has finalized `blocks` blocks after its first one; returns the seconds
 /// taken from the first block on (the start, where every replica checks every other's view-0
 /// timeout, is not steady state).
@@ -29,14 +40,7 @@ fn run(n: usize, check: VoteCheck, blocks: u64) -> f64 {
     let rng = &mut StdRng::seed_from_u64(n as u64);
     let setup = Setup::new(rng, n);
     let first = setup.genesis.first_block;
-    let params = Params {
-        genesis: setup.genesis_hash(),
-        epoch: EpochNumber(0),
-        schedule: Arc::new(setup.schedule().clone()),
-        first_block: first,
-        max_payload_size: 1 << 20,
-        vote_check: check,
-    };
+    let params = params(&setup, check);
     let mut replicas: Vec<Replica> = setup
         .keys
         .iter()
@@ -134,14 +138,7 @@ fn memory() {
     let rng = &mut StdRng::seed_from_u64(1);
     let setup = Setup::new(rng, 6);
     let first = setup.genesis.first_block;
-    let params = Params {
-        genesis: setup.genesis_hash(),
-        epoch: EpochNumber(0),
-        schedule: Arc::new(setup.schedule().clone()),
-        first_block: first,
-        max_payload_size: 1 << 20,
-        vote_check: VoteCheck::Aggregate,
-    };
+    let params = params(&setup, VoteCheck::Aggregate);
     let mut r = Replica::new(params, setup.keys[0].clone(), Arc::new(Bls), None).unwrap();
     r.handle(Input::Start).unwrap();
     // Signing 100,000 votes would dominate; the signature is never checked, so reuse one.

@@ -1,5 +1,5 @@
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use zksync_concurrency::{ctx, scope, testonly};
+use zksync_concurrency::{ctx, net::tcp, scope, testonly};
 
 use super::*;
 use crate::testonly::{noise_pair as pair, tcp_pair};
@@ -10,6 +10,17 @@ fn raw_initiator() -> snow::HandshakeState {
     snow::Builder::with_resolver(params(), Box::new(Resolver(Mutex::new(Some(rng)))))
         .build_initiator()
         .unwrap()
+}
+
+/// The dialer's side of the handshake, by hand on a raw socket.
+async fn dial_by_hand(raw: &mut tcp::Stream, hs: &mut snow::HandshakeState) {
+    let mut buf = [0u8; 64];
+    let n = hs.write_message(&[], &mut buf).unwrap();
+    raw.write_all(&[n as u8, 0]).await.unwrap();
+    raw.write_all(&buf[..n]).await.unwrap();
+    let mut m2 = [0u8; 50];
+    raw.read_exact(&mut m2).await.unwrap();
+    hs.read_message(&m2[2..], &mut []).unwrap();
 }
 
 #[test]
@@ -117,13 +128,7 @@ fn tampered_transport_messages_fail() {
         let mut hs = raw_initiator();
         let res = scope::run!(ctx, |ctx, s| async {
             let b = s.spawn(handshake(ctx, acc, false));
-            let mut buf = [0u8; 64];
-            let n = hs.write_message(&[], &mut buf).unwrap();
-            raw.write_all(&[n as u8, 0]).await.unwrap();
-            raw.write_all(&buf[..n]).await.unwrap();
-            let mut m2 = [0u8; 50];
-            raw.read_exact(&mut m2).await.unwrap();
-            hs.read_message(&m2[2..], &mut []).unwrap();
+            dial_by_hand(&mut raw, &mut hs).await;
             let mut b = b.join(ctx).await?;
             // Garbage instead of a valid transport message.
             raw.write_all(&[20, 0]).await.unwrap();
@@ -147,13 +152,7 @@ fn empty_message_is_end_of_stream() {
         let mut hs = raw_initiator();
         scope::run!(ctx, |ctx, s| async {
             let b = s.spawn(handshake(ctx, acc, false));
-            let mut buf = [0u8; 64];
-            let n = hs.write_message(&[], &mut buf).unwrap();
-            raw.write_all(&[n as u8, 0]).await.unwrap();
-            raw.write_all(&buf[..n]).await.unwrap();
-            let mut m2 = [0u8; 50];
-            raw.read_exact(&mut m2).await.unwrap();
-            hs.read_message(&m2[2..], &mut []).unwrap();
+            dial_by_hand(&mut raw, &mut hs).await;
             let mut b = b.join(ctx).await?;
             let mut t = hs.into_transport_mode().unwrap();
             let mut ct = [0u8; 16];
