@@ -158,9 +158,27 @@ impl StreamQueue {
     }
 }
 
+/// Live figures of a running mux.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// The read buffer and its size, once running.
+    read: std::sync::OnceLock<(Arc<Semaphore>, u64)>,
+}
+
+impl Stats {
+    /// Bytes received and not yet consumed by the streams' users.
+    pub fn buffered_bytes(&self) -> u64 {
+        self.read
+            .get()
+            .map_or(0, |(s, cap)| cap - s.available_permits() as u64)
+    }
+}
+
 /// The services of one side of a connection.
 #[derive(Debug, Default)]
 pub struct Mux {
+    /// Live figures.
+    pub stats: Arc<Stats>,
     /// Buffer sizes.
     pub cfg: Config,
     /// Capabilities this side calls.
@@ -266,6 +284,10 @@ impl Mux {
         let (n_accept, n_connect) = (counts(StreamKind::Accept), counts(StreamKind::Connect));
         let cfg = &self.cfg;
         let read_bytes = Arc::new(Semaphore::new(cfg.read_buffer_size as usize));
+        let _ = self
+            .stats
+            .read
+            .set((read_bytes.clone(), cfg.read_buffer_size));
         let read_frames = Arc::new(Semaphore::new(cfg.read_frame_count as usize));
         let write_buffer = Arc::new(Semaphore::new(
             cfg.read_buffer_size.max(cfg.write_frame_size as u64) as usize,

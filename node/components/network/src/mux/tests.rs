@@ -223,3 +223,68 @@ fn handshake_rules() {
     p.accept[0].max_streams = None;
     assert!(Handshake::read(&p).is_err());
 }
+
+/// A peer flooding a stream whose user does not read fills the connection's read buffer and no
+/// more; the data is all delivered once the user reads.
+#[test]
+fn read_buffer_bounds_a_flood() {
+    testonly::run_test(|ctx, _| async move {
+        let ctx = &ctx;
+        let (a, mut b) = noise_pair(ctx).await?;
+        let server = StreamQueue::new(1, unlimited());
+        let mux = Mux {
+            connect: BTreeMap::from([(CAP, server.clone())]),
+            ..Default::default()
+        };
+        let stats = mux.stats.clone();
+        let cap = mux.cfg.read_buffer_size;
+        const FRAMES: usize = 100;
+        const SIZE: usize = 16_000;
+        scope::run!(ctx, |ctx, s| async {
+            s.spawn_bg(async {
+                mux.run(ctx, a)
+                    .await
+                    .map_err(|e| ctx::Error::Internal(e.into()))
+            });
+            let peer = Handshake {
+                accept: BTreeMap::from([(CAP, 1)]),
+                ..Default::default()
+            };
+            frame::write(ctx, &mut b.write, &peer).await?;
+            let _: Handshake = frame::read(ctx, &mut b.read, 10_000).await?;
+            s.spawn_bg(async move {
+                // OPEN, then a flood of DATA on client stream 0.
+                b.write.write_all(ctx, &[0x00, 0x00]).await?;
+                for i in 0..FRAMES {
+                    b.write.write_all(ctx, &[0x00, 0x40]).await?;
+                    b.write.write_all(ctx, &(SIZE as u16).to_le_bytes()).await?;
+                    b.write.write_all(ctx, &vec![i as u8; SIZE]).await?;
+                }
+                b.write.flush(ctx).await?;
+                ctx.canceled().await;
+                Ok(())
+            });
+            let mut st = server.open(ctx).await?;
+            // The buffer fills up to its limit, not beyond.
+            while stats.buffered_bytes() + SIZE as u64 <= cap {
+                ctx.yield_now().await?;
+            }
+            for _ in 0..100 {
+                assert!(stats.buffered_bytes() <= cap);
+                ctx.yield_now().await?;
+            }
+            // Everything arrives, in order.
+            for i in 0..FRAMES {
+                let mut got = vec![0u8; SIZE];
+                st.read
+                    .read_exact(ctx, &mut got)
+                    .await
+                    .map_err(|e| ctx::Error::Internal(e.into()))?;
+                assert!(got.iter().all(|x| *x == i as u8), "frame {i}");
+                assert!(stats.buffered_bytes() <= cap);
+            }
+            Ok(())
+        })
+        .await
+    });
+}
