@@ -12,7 +12,11 @@
 //! Each RPC is one file defining its messages and its [`Rpc`] implementation.
 
 pub mod consensus;
+pub mod get_block;
 pub mod ping;
+pub mod push_block_store_state;
+pub mod push_tx;
+pub mod push_validator_addrs;
 #[cfg(test)]
 mod tests;
 

@@ -93,6 +93,17 @@ impl Timestamp {
     }
 }
 
+/// The empty message (`zksync.std.Void`), e.g. the response of a push RPC.
+impl ProtoFmt for () {
+    type Proto = proto::Void;
+    fn read(_: &Self::Proto) -> anyhow::Result<Self> {
+        Ok(())
+    }
+    fn build(&self) -> Self::Proto {
+        proto::Void {}
+    }
+}
+
 impl ProtoFmt for Timestamp {
     type Proto = proto::Timestamp;
     fn read(r: &Self::Proto) -> anyhow::Result<Self> {
