@@ -5,10 +5,12 @@
 //! length-prefixed frames ([`frame`]), the connection preface ([`preface`]) and the endpoint
 //! handshakes ([`handshake`]).
 
+pub mod consensus;
 pub mod frame;
 pub mod handshake;
 pub mod mux;
 pub mod noise;
+pub mod pool;
 pub mod preface;
 pub mod proto;
 pub mod rpc;
