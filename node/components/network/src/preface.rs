@@ -8,14 +8,14 @@ use std::net::SocketAddr;
 use anyhow::Context as _;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use zksync_concurrency::{ctx, net::tcp, time};
-use zksync_protobuf::{ProtoFmt, required};
+use zksync_protobuf::{ProtoFmt, kB, required};
 
 use crate::{frame, noise, proto::zksync::network::preface as proto};
 
 /// Time allowed for connecting and the preface.
 pub const TIMEOUT: time::Duration = time::Duration::from_secs(5);
 /// Largest preface frame.
-pub const MAX_FRAME: usize = 10_000;
+pub const MAX_FRAME: usize = 10 * kB;
 
 /// The encryption of a connection (only Noise NN exists).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -55,6 +55,10 @@ impl Epochs {
         self.0.borrow().get(&epoch).cloned()
     }
 
+    pub(crate) fn all(&self) -> BTreeMap<EpochNumber, EpochInfo> {
+        self.0.borrow().clone()
+    }
+
     pub(crate) async fn wait_for(
         &self,
         ctx: &ctx::Ctx,

@@ -13,7 +13,7 @@ mod state;
 #[cfg(any(test, feature = "testonly"))]
 pub mod testonly;
 
-pub use block_store::{BlockError, BlockStore, BlockStoreRunner, Config};
+pub use block_store::{BlockError, BlockStore, BlockStoreRunner, Config, VerifiedBlock};
 pub use epochs::EpochInfo;
 pub use interface::{ExecutionLayer, ScheduleAt, Transaction, VerifyError};
 pub use state::{BlockStoreState, Last, StateError};

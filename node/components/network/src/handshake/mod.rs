@@ -9,9 +9,10 @@ pub mod gossip;
 mod tests;
 
 use zksync_concurrency::{ctx, time};
+use zksync_protobuf::kB;
 
 /// Largest handshake frame.
-pub const MAX_FRAME: usize = 10_000;
+pub const MAX_FRAME: usize = 10 * kB;
 /// Time allowed for a handshake.
 pub const TIMEOUT: time::Duration = time::Duration::from_secs(5);
 

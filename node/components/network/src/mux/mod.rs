@@ -29,7 +29,7 @@ use std::{collections::BTreeMap, sync::Arc};
 use anyhow::Context as _;
 use tokio::sync::Semaphore;
 use zksync_concurrency::{channel, ctx, limiter, oneshot, scope, sync};
-use zksync_protobuf::{ProtoFmt, required};
+use zksync_protobuf::{ProtoFmt, kB, required};
 
 pub use self::{
     header::StreamKind,
@@ -61,16 +61,16 @@ impl Default for Config {
     /// The values every RPC service uses.
     fn default() -> Self {
         Self {
-            read_buffer_size: 160_000,
-            read_frame_size: 16_000,
+            read_buffer_size: 160 * kB as u64,
+            read_frame_size: 16 * kB,
             read_frame_count: 100,
-            write_frame_size: 16_000,
+            write_frame_size: 16 * kB,
         }
     }
 }
 
 /// Largest mux handshake frame.
-const MAX_HANDSHAKE: usize = 10_000;
+const MAX_HANDSHAKE: usize = 10 * kB;
 
 /// The mux handshake: capabilities and their stream counts.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -6,7 +6,7 @@
 use anyhow::Context as _;
 use zksync_concurrency::{limiter, time};
 use zksync_consensus_roles::validator;
-use zksync_protobuf::{ProtoFmt, read_required};
+use zksync_protobuf::{ProtoFmt, kB, read_required};
 
 use super::Rpc;
 use crate::proto::zksync::network::consensus as proto;
@@ -29,10 +29,10 @@ pub const RATE: limiter::Rate = limiter::Rate {
     refresh: time::Duration::ZERO,
 };
 /// Largest response.
-pub const MAX_RESP_SIZE: usize = 1000;
+pub const MAX_RESP_SIZE: usize = kB;
 /// Largest request, given the largest block: a proposal carries one payload.
 pub fn max_req_size(max_block_size: usize) -> usize {
-    max_block_size + 100_000
+    max_block_size + 100 * kB
 }
 
 /// A signed consensus message.

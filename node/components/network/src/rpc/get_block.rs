@@ -4,7 +4,7 @@
 use anyhow::Context as _;
 use zksync_concurrency::{limiter, time};
 use zksync_consensus_roles::validator::{Block, BlockNumber};
-use zksync_protobuf::{ProtoFmt, required};
+use zksync_protobuf::{ProtoFmt, kB, required};
 
 use super::Rpc;
 use crate::proto::zksync::network::gossip as proto;
@@ -29,10 +29,10 @@ pub const RATE: limiter::Rate = limiter::Rate {
 /// Default timeout of a call.
 pub const TIMEOUT: time::Duration = time::Duration::from_secs(10);
 /// Largest request.
-pub const MAX_REQ_SIZE: usize = 1000;
+pub const MAX_REQ_SIZE: usize = kB;
 /// Largest response, given the largest block.
 pub fn max_resp_size(max_block_size: usize) -> usize {
-    max_block_size + 1000
+    max_block_size + kB
 }
 
 /// The number of the block wanted.

@@ -127,10 +127,38 @@ impl<R: Rpc> Client<R> {
         req: &R::Req,
         max_resp: usize,
     ) -> Result<R::Resp, RpcError> {
+        self.reserve(ctx).await?.call(ctx, req, max_resp).await
+    }
+
+    /// Waits until the peer is ready to serve a call (so that what is sent can be chosen at
+    /// the last moment).
+    pub async fn reserve(&self, ctx: &ctx::Ctx) -> ctx::OrCanceled<Reserved<R>> {
+        Ok(Reserved {
+            stream: self.queue.open(ctx).await?,
+            _rpc: PhantomData,
+        })
+    }
+}
+
+/// A stream reserved for one call of `R`.
+#[derive(Debug)]
+pub struct Reserved<R: Rpc> {
+    stream: mux::Stream,
+    _rpc: PhantomData<R>,
+}
+
+impl<R: Rpc> Reserved<R> {
+    /// Makes the call; the response may be at most `max_resp` bytes.
+    pub async fn call(
+        self,
+        ctx: &ctx::Ctx,
+        req: &R::Req,
+        max_resp: usize,
+    ) -> Result<R::Resp, RpcError> {
         let mux::Stream {
             mut read,
             mut write,
-        } = self.queue.open(ctx).await?;
+        } = self.stream;
         write_msg(ctx, &mut write, req).await?;
         write.close();
         let resp = read_msg(ctx, &mut read, "response", max_resp).await?;

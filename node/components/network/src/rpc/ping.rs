@@ -5,7 +5,7 @@
 use anyhow::Context as _;
 use rand::Rng as _;
 use zksync_concurrency::{ctx, limiter, time};
-use zksync_protobuf::{ProtoFmt, required};
+use zksync_protobuf::{ProtoFmt, kB, required};
 
 use super::{Client, Handler, Rpc};
 use crate::proto::zksync::network::ping as proto;
@@ -28,7 +28,7 @@ pub const RATE: limiter::Rate = limiter::Rate {
     refresh: time::Duration::from_secs(1),
 };
 /// Largest request or response.
-pub const MAX_SIZE: usize = 1000;
+pub const MAX_SIZE: usize = kB;
 
 /// A ping: 32 bytes to echo.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -76,16 +76,18 @@ impl Handler<PingRpc> for Server {
     }
 }
 
-/// Pings every `timeout`, each within `timeout`; returns an error (which should drop the
-/// connection) on the first failure.
+/// Pings every `timeout`, each within `timeout`, reporting each round trip time to `on_rtt`;
+/// returns an error (which should drop the connection) on the first failure.
 pub async fn run_client(
     ctx: &ctx::Ctx,
     client: &Client<PingRpc>,
     timeout: time::Duration,
+    mut on_rtt: impl FnMut(time::Duration),
 ) -> ctx::Result<()> {
     loop {
         let mut data = [0u8; 32];
         ctx.rng().fill_bytes(&mut data);
+        let start = ctx.now();
         let resp = client
             .call(&ctx.with_timeout(timeout), &Req(data), MAX_SIZE)
             .await;
@@ -96,6 +98,7 @@ pub async fn run_client(
         if resp.0 != data {
             return Err(anyhow::anyhow!("ping: wrong echo").into());
         }
+        on_rtt(ctx.now().saturating_duration_since(start));
         ctx.sleep(timeout).await?;
     }
 }

@@ -5,7 +5,7 @@ use anyhow::Context as _;
 use zksync_concurrency::{limiter, time};
 use zksync_consensus_roles::validator::BlockNumber;
 use zksync_consensus_storage::{BlockStoreState, Last};
-use zksync_protobuf::{ProtoFmt, read_optional, read_required, required};
+use zksync_protobuf::{ProtoFmt, kB, read_optional, read_required, required};
 
 use super::Rpc;
 use crate::proto::zksync::network::gossip as proto;
@@ -28,7 +28,7 @@ pub const RATE: limiter::Rate = limiter::Rate {
     refresh: time::Duration::from_millis(200),
 };
 /// Largest request.
-pub const MAX_REQ_SIZE: usize = 10_000;
+pub const MAX_REQ_SIZE: usize = 10 * kB;
 
 /// The sender's block range.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -4,7 +4,7 @@
 use anyhow::Context as _;
 use zksync_concurrency::{limiter, time};
 use zksync_consensus_roles::validator::{NetAddress, Signed};
-use zksync_protobuf::ProtoFmt;
+use zksync_protobuf::{ProtoFmt, kB};
 
 use super::Rpc;
 use crate::proto::zksync::network::gossip as proto;
@@ -27,7 +27,7 @@ pub const RATE: limiter::Rate = limiter::Rate {
     refresh: time::Duration::from_secs(5),
 };
 /// Largest request.
-pub const MAX_REQ_SIZE: usize = 100_000;
+pub const MAX_REQ_SIZE: usize = 100 * kB;
 
 /// Signed validator addresses.
 #[derive(Clone, Debug, PartialEq, Eq)]

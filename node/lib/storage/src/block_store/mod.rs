@@ -1,9 +1,11 @@
 //! The block store: verified finalized blocks queued ahead of persistence (protocol.md 6.3).
 //!
 //! Blocks enter through [`BlockStore::queue_block`] (from bft or from sync), are verified, and
-//! are appended in order to an in-memory queue. The runner hands them, in order, to the
-//! execution layer and mirrors its persisted range. The queue is bounded: once
-//! `max_unpersisted` blocks wait for persistence, `queue_block` waits too.
+//! are appended in order to an in-memory queue. Sync may instead verify many blocks at once
+//! with [`BlockStore::verify_blocks`] (one batched signature check, see `verified.rs`) and queue
+//! the results with [`BlockStore::queue_verified_block`]. The runner hands queued blocks, in
+//! order, to the execution layer and mirrors its persisted range. The queue is bounded: once
+//! `max_unpersisted` blocks wait for persistence, queueing waits too.
 
 use std::{collections::VecDeque, sync::Arc};
 
@@ -11,7 +13,7 @@ use anyhow::Context as _;
 use tokio::sync::watch;
 use zksync_concurrency::{ctx, error::Wrap as _, scope, sync};
 use zksync_consensus_roles::validator::{
-    Block, BlockNumber, EpochNumber, FinalBlock, Genesis, GenesisHash, PreGenesisBlock,
+    Block, BlockNumber, EpochNumber, FinalBlock, Genesis, GenesisHash, PreGenesisBlock, Schedule,
 };
 
 use crate::{
@@ -22,13 +24,15 @@ use crate::{
 mod errors;
 #[cfg(test)]
 mod tests;
+mod verified;
 
 pub use errors::BlockError;
+pub use verified::VerifiedBlock;
 
 /// Settings of a [`BlockStore`].
 #[derive(Clone, Debug)]
 pub struct Config {
-    /// How many verified blocks may wait for persistence before `queue_block` waits.
+    /// How many verified blocks may wait for persistence before queueing another one waits.
     pub max_unpersisted: usize,
     /// How many recently persisted blocks stay cached in memory (for peers that sync).
     pub cache_persisted: usize,
@@ -156,6 +160,11 @@ impl BlockStore {
         self.epochs.get(epoch)
     }
 
+    /// The schedules of every known epoch.
+    pub fn epochs(&self) -> std::collections::BTreeMap<EpochNumber, EpochInfo> {
+        self.epochs.all()
+    }
+
     /// Waits until the schedule of `epoch` is known.
     pub async fn wait_for_epoch(
         &self,
@@ -206,6 +215,16 @@ impl BlockStore {
     }
 
     fn verify_final(&self, block: &FinalBlock) -> Result<(), BlockError> {
+        let schedule = self.verify_final_structure(block)?;
+        block
+            .justification
+            .verify_signature(&schedule)
+            .map_err(|e| BlockError::Block(e.into()))
+    }
+
+    /// Every check of a final block but its certificate's signature, in the order of
+    /// [`BlockStore::verify_block`]; returns the schedule to check the signature against.
+    fn verify_final_structure(&self, block: &FinalBlock) -> Result<Arc<Schedule>, BlockError> {
         let number = block.number();
         if number < self.genesis.first_block {
             return Err(BlockError::FinalBeforeGenesis {
@@ -224,8 +243,9 @@ impl BlockStore {
         block.verify_payload().map_err(BlockError::Block)?;
         block
             .justification
-            .verify(self.genesis_hash, epoch, &info.schedule)
-            .map_err(|e| BlockError::Block(e.into()))
+            .verify_structure(self.genesis_hash, epoch, &info.schedule)
+            .map_err(|e| BlockError::Block(e.into()))?;
+        Ok(info.schedule)
     }
 
     async fn verify_pregenesis(
@@ -251,11 +271,23 @@ impl BlockStore {
     /// queued range (a block already in the range is accepted and ignored; a gap is an error).
     /// Waits while `max_unpersisted` blocks are waiting for persistence.
     pub async fn queue_block(&self, ctx: &ctx::Ctx, block: Block) -> Result<(), BlockError> {
-        let number = block.number();
-        if self.queued().contains(number) {
+        if self.queued().contains(block.number()) {
             return Ok(());
         }
         self.verify_block(ctx, &block).await?;
+        self.queue_verified_block(ctx, VerifiedBlock(block)).await
+    }
+
+    /// [`BlockStore::queue_block`] for a block this store already verified (with
+    /// [`BlockStore::verify_blocks`]): appends it to the queue, with the same ordering rules
+    /// and waits. A block verified by another store (of another chain) must not be passed here.
+    pub async fn queue_verified_block(
+        &self,
+        ctx: &ctx::Ctx,
+        block: VerifiedBlock,
+    ) -> Result<(), BlockError> {
+        let block = block.into_inner();
+        let number = block.number();
         let max = self.config.max_unpersisted.max(1);
         let mut recv = self.inner.subscribe();
         let mut block = Some(block);

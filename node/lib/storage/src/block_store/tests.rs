@@ -9,6 +9,8 @@ use crate::{
     testonly::{InMemory, PayloadBehavior},
 };
 
+mod batch;
+
 fn setup() -> (Setup, StdRng) {
     let mut rng = StdRng::seed_from_u64(7);
     let setup = Setup::new(&mut rng, 4);

@@ -30,7 +30,6 @@ pub enum PayloadBehavior {
 struct State {
     blocks: Vec<Block>,
     replica: Option<ReplicaState>,
-    txs: HashSet<Transaction>,
 }
 
 /// An in-memory [`ExecutionLayer`]. Pre-genesis blocks are valid iff their justification is
@@ -43,6 +42,7 @@ pub struct InMemory {
     payloads: PayloadBehavior,
     persisted: watch::Sender<BlockStoreState>,
     state: Mutex<State>,
+    txs: watch::Sender<HashSet<Transaction>>,
 }
 
 impl InMemory {
@@ -55,6 +55,7 @@ impl InMemory {
             payloads,
             persisted: watch::Sender::new(BlockStoreState::empty(first)),
             state: Mutex::default(),
+            txs: watch::Sender::default(),
         }
     }
 
@@ -63,6 +64,11 @@ impl InMemory {
         schedules.sort_by_key(|(_, activation)| *activation);
         self.schedules = schedules;
         self
+    }
+
+    /// The transactions pushed so far (watchable).
+    pub fn txs(&self) -> watch::Receiver<HashSet<Transaction>> {
+        self.txs.subscribe()
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -178,6 +184,6 @@ impl ExecutionLayer for InMemory {
     }
 
     async fn push_tx(&self, _ctx: &ctx::Ctx, tx: Transaction) -> ctx::Result<bool> {
-        Ok(self.state().txs.insert(tx))
+        Ok(self.txs.send_if_modified(|txs| txs.insert(tx)))
     }
 }

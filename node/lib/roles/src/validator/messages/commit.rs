@@ -1,6 +1,7 @@
 //! Commit votes and commit certificates (protocol.md 2.3-2.4).
 
 use anyhow::Context as _;
+use zksync_consensus_crypto::bls12_381;
 use zksync_protobuf::{ProtoFmt, read_required};
 
 use super::{
@@ -198,15 +199,23 @@ impl CommitQC {
     /// Checks the aggregate signature only.
     pub fn verify_signature(&self, schedule: &Schedule) -> Result<(), CommitQCVerifyError> {
         let hash = self.message.msg_hash();
-        let keys = self
-            .signers
-            .iter()
-            .filter_map(|i| schedule.get(i))
-            .map(|v| &v.key.0);
         self.signature
             .0
-            .verify_same_message(hash.0.as_bytes(), keys)
+            .verify_same_message(hash.0.as_bytes(), self.signer_keys(schedule))
             .map_err(|_| CommitQCVerifyError::BadSignature)
+    }
+
+    /// The keys of the signers, in schedule order (bits beyond the schedule are skipped; the
+    /// structure check rejects them). Shared by [`CommitQC::verify_signature`] and
+    /// [`super::CommitQCBatch`], so that both check the same claim.
+    pub(super) fn signer_keys<'a>(
+        &'a self,
+        schedule: &'a Schedule,
+    ) -> impl Iterator<Item = &'a bls12_381::PublicKey> {
+        self.signers
+            .iter()
+            .filter_map(|i| schedule.get(i))
+            .map(|v| &v.key.0)
     }
 }
 

@@ -2,6 +2,7 @@
 
 mod block;
 mod commit;
+mod commit_batch;
 mod discovery;
 mod genesis;
 mod hash;
@@ -15,6 +16,7 @@ mod view;
 
 pub use block::*;
 pub use commit::*;
+pub use commit_batch::*;
 pub use discovery::*;
 pub use genesis::*;
 pub use msg::*;

@@ -1,3 +1,4 @@
+mod batch;
 mod encoding;
 mod qc;
 mod vectors;
