@@ -59,6 +59,10 @@ impl Epochs {
         self.0.borrow().clone()
     }
 
+    pub(crate) fn subscribe(&self) -> watch::Receiver<BTreeMap<EpochNumber, EpochInfo>> {
+        self.0.subscribe()
+    }
+
     pub(crate) async fn wait_for(
         &self,
         ctx: &ctx::Ctx,

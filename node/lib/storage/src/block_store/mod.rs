@@ -165,6 +165,13 @@ impl BlockStore {
         self.epochs.all()
     }
 
+    /// Watches the schedules of every known epoch (new epochs, expirations).
+    pub fn subscribe_epochs(
+        &self,
+    ) -> watch::Receiver<std::collections::BTreeMap<EpochNumber, EpochInfo>> {
+        self.epochs.subscribe()
+    }
+
     /// Waits until the schedule of `epoch` is known.
     pub async fn wait_for_epoch(
         &self,
