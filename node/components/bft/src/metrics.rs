@@ -37,8 +37,9 @@ pub struct Metrics {
 }
 
 fn latency_buckets() -> impl Iterator<Item = f64> {
-    // 0.125 s .. 64 s, doubling (as the reference).
-    prometheus_client::metrics::histogram::exponential_buckets(0.125, 2., 10)
+    // 1 ms .. 65 s, doubling. (The reference starts at 0.125 s, which cannot resolve the
+    // millisecond latencies of a fast network.)
+    prometheus_client::metrics::histogram::exponential_buckets(0.001, 2., 17)
 }
 
 impl Metrics {

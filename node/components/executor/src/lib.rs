@@ -20,7 +20,7 @@
 //! complete one):
 //!
 //! ```
-//! use std::sync::Arc;
+//! use std::sync::{Arc, OnceLock};
 //! use rand::SeedableRng as _;
 //! use zksync_concurrency::{ctx, scope, time};
 //! use zksync_consensus_executor::{Config, Executor, Tuning};
@@ -76,11 +76,11 @@ mod config;
 #[cfg(test)]
 mod tests;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use anyhow::Context as _;
 use prometheus_client::registry::Registry;
-use zksync_concurrency::{channel, ctx, scope, sync};
+use zksync_concurrency::{channel, ctx, net::tcp, scope, sync};
 use zksync_consensus_bft as bft;
 use zksync_consensus_network as network;
 use zksync_consensus_roles::validator::{self, ConsensusMsg, EpochNumber};
@@ -108,6 +108,17 @@ pub struct Executor {
     config: Config,
     engine: Arc<dyn ExecutionLayer>,
     bft_metrics: Option<Arc<bft::Metrics>>,
+    network_metrics: Option<Arc<network::metrics::Metrics>>,
+    running: OnceLock<Running>,
+}
+
+/// The parts of a running node, for status pages.
+#[derive(Debug, Clone)]
+pub struct Running {
+    /// The block store.
+    pub store: Arc<BlockStore>,
+    /// The network.
+    pub network: Arc<network::Network>,
 }
 
 impl Executor {
@@ -117,12 +128,15 @@ impl Executor {
             config,
             engine,
             bft_metrics: None,
+            network_metrics: None,
+            running: OnceLock::new(),
         }
     }
 
     /// Registers the node's metrics in `registry`.
     pub fn with_metrics(mut self, registry: &mut Registry) -> Self {
         self.bft_metrics = Some(Arc::new(bft::Metrics::new(registry)));
+        self.network_metrics = Some(Arc::new(network::metrics::Metrics::new(registry)));
         self
     }
 
@@ -131,8 +145,33 @@ impl Executor {
         &self.config
     }
 
+    /// The store and network, once [`Executor::run`] has started them.
+    pub fn running(&self) -> Option<&Running> {
+        self.running.get()
+    }
+
     /// Runs the node until `ctx` is cancelled (then returns `Ok`) or a component fails.
     pub async fn run(&self, ctx: &ctx::Ctx) -> anyhow::Result<()> {
+        self.config.validate()?;
+        let addr = self.config.server_addr;
+        let listener = tcp::listen(
+            addr,
+            tcp::ListenOptions {
+                backlog: 32,
+                reuse_port: false,
+            },
+        )
+        .with_context(|| format!("listening on {addr}"))?;
+        self.run_with_listener(ctx, listener).await
+    }
+
+    /// Like [`Executor::run`], with the server address already bound (so that a binary can
+    /// report a port in use before it touches anything else).
+    pub async fn run_with_listener(
+        &self,
+        ctx: &ctx::Ctx,
+        listener: tcp::Listener,
+    ) -> anyhow::Result<()> {
         self.config.validate()?;
         let (store, runner) = BlockStore::new(
             ctx,
@@ -141,7 +180,15 @@ impl Executor {
         )
         .await
         .map_err(|e| anyhow::anyhow!("opening the block store: {e:#}"))?;
-        let net = network::Network::new(self.config.network_config(), store.clone())?;
+        let mut net = network::Network::new(self.config.network_config(), store.clone())?;
+        if let Some(m) = &self.network_metrics {
+            net = net.with_metrics(m.clone());
+        }
+        let net = Arc::new(net);
+        let _ = self.running.set(Running {
+            store: store.clone(),
+            network: net.clone(),
+        });
         let res: ctx::Result<()> = scope::run!(ctx, |ctx, s| async {
             s.spawn_bg(async {
                 runner
@@ -154,7 +201,9 @@ impl Executor {
                 s.spawn_bg(self.run_epochs(ctx, key, &store, &net));
             }
             // The main task: everything else runs in the background of it.
-            net.run(ctx).await.context("network")?;
+            net.run_with_listener(ctx, listener)
+                .await
+                .context("network")?;
             Ok(())
         })
         .await;

@@ -10,12 +10,17 @@
 //! [`Network`] ties them together: one listener (both endpoints), the gossip network, and the
 //! consensus network of the current epoch(s), which the embedder starts with
 //! [`Network::run_consensus`] and feeds through [`consensus::Consensus::msg_pool`].
+//!
+//! Observability: [`metrics`] (Prometheus, in a registry the embedder passes to
+//! [`Network::with_metrics`]) and the [`debug_page`], served when the config asks for it.
 
 pub mod config;
 pub mod consensus;
+pub mod debug_page;
 pub mod frame;
 pub mod gossip;
 pub mod handshake;
+pub mod metrics;
 pub mod mux;
 pub mod noise;
 pub mod pool;
@@ -24,6 +29,8 @@ pub mod proto;
 pub mod rpc;
 #[cfg(test)]
 mod testonly;
+#[cfg(test)]
+mod tests;
 
 use std::{collections::BTreeMap, net::SocketAddr, sync::Arc};
 
@@ -58,6 +65,15 @@ impl Network {
         })
     }
 
+    /// Reports to `metrics` (registered by the caller in its registry). A network reports to
+    /// one set of metrics: a second call has no effect.
+    pub fn with_metrics(self, metrics: Arc<metrics::Metrics>) -> Self {
+        if self.gossip.set_metrics(metrics.clone()) {
+            metrics.watch_fetcher(Arc::downgrade(&self.gossip));
+        }
+        self
+    }
+
     /// The configuration.
     pub fn config(&self) -> &Config {
         &self.gossip.cfg
@@ -83,7 +99,7 @@ impl Network {
     }
 
     /// Runs with a bound listener until `ctx` is cancelled: accepts connections, keeps the
-    /// static outbound peers connected and syncs blocks.
+    /// static outbound peers connected, syncs blocks and serves the debug page if configured.
     pub async fn run_with_listener(
         &self,
         ctx: &ctx::Ctx,
@@ -92,6 +108,9 @@ impl Network {
         let g = &self.gossip;
         let res: ctx::Result<()> = scope::run!(ctx, |ctx, s| async {
             s.spawn_bg(g.fetcher.run(ctx));
+            if g.cfg.debug_page.is_some() {
+                s.spawn_bg(async { Ok(debug_page::run(ctx, self).await?) });
+            }
             for (key, host) in &g.cfg.gossip.static_outbound {
                 s.spawn_bg(async { Ok(g.maintain_outbound(ctx, key, host).await?) });
             }

@@ -1,14 +1,15 @@
 //! Test helpers.
 
-use std::{net::SocketAddr, sync::Arc};
+use std::{collections::VecDeque, net::SocketAddr, sync::Arc};
 
 use anyhow::Context as _;
 use rand::Rng;
-use zksync_concurrency::{ctx, limiter, net::tcp, scope};
+use tokio::sync::watch;
+use zksync_concurrency::{ctx, limiter, net::tcp, oneshot, scope, sync};
 use zksync_consensus_roles::{
     node,
     testonly::Setup,
-    validator::{self, Block, BlockNumber, Payload},
+    validator::{self, Block, BlockNumber, ConsensusMsg, EpochNumber, GenesisHash, Payload},
 };
 use zksync_consensus_storage::{
     BlockStore, BlockStoreRunner, ExecutionLayer as _,
@@ -16,7 +17,11 @@ use zksync_consensus_storage::{
 };
 use zksync_protobuf::kB;
 
-use crate::{Config, RpcConfig, noise};
+use crate::{
+    Config, RpcConfig,
+    consensus::{Consensus, ConsensusSink},
+    handshake, noise, preface,
+};
 
 /// A connected pair of loopback TCP streams (dialer, acceptor).
 pub(crate) async fn tcp_pair(ctx: &ctx::Ctx) -> ctx::Result<(tcp::Stream, tcp::Stream)> {
@@ -165,4 +170,208 @@ pub(crate) fn init_logs() {
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_test_writer()
         .try_init();
+}
+
+// Helpers of the consensus network tests and the malicious-peer tests.
+
+/// What a [`Sink`] has received.
+#[derive(Debug, Default)]
+pub(crate) struct SinkState {
+    /// The messages, in the order they arrived.
+    pub(crate) msgs: Vec<validator::Signed<ConsensusMsg>>,
+    /// Acks held back (manual mode), oldest first.
+    pub(crate) unacked: VecDeque<oneshot::Sender<()>>,
+    /// The largest number of messages that waited for their ack at the same time.
+    pub(crate) max_unacked: usize,
+}
+
+/// A consensus sink that records what it receives. It acks every message at once, or, in
+/// manual mode, holds the acks until the test calls [`Sink::ack`].
+#[derive(Debug)]
+pub(crate) struct Sink {
+    manual: bool,
+    state: watch::Sender<SinkState>,
+}
+
+impl Sink {
+    /// A sink that acks at once.
+    pub(crate) fn new() -> Arc<Self> {
+        Arc::new(Self {
+            manual: false,
+            state: watch::Sender::new(SinkState::default()),
+        })
+    }
+
+    /// A sink that acks only when told to.
+    pub(crate) fn manual() -> Arc<Self> {
+        Arc::new(Self {
+            manual: true,
+            state: watch::Sender::new(SinkState::default()),
+        })
+    }
+
+    /// The messages received so far.
+    pub(crate) fn msgs(&self) -> Vec<validator::Signed<ConsensusMsg>> {
+        self.state.borrow().msgs.clone()
+    }
+
+    /// The messages received so far from `key`.
+    pub(crate) fn msgs_from(
+        &self,
+        key: &validator::PublicKey,
+    ) -> Vec<validator::Signed<ConsensusMsg>> {
+        self.state
+            .borrow()
+            .msgs
+            .iter()
+            .filter(|m| m.key == *key)
+            .cloned()
+            .collect()
+    }
+
+    /// Acks still held back.
+    pub(crate) fn unacked(&self) -> usize {
+        self.state.borrow().unacked.len()
+    }
+
+    /// The largest number of messages that waited for their ack at the same time.
+    pub(crate) fn max_unacked(&self) -> usize {
+        self.state.borrow().max_unacked
+    }
+
+    /// Sends up to `n` held-back acks, oldest first; returns how many were sent.
+    pub(crate) fn ack(&self, n: usize) -> usize {
+        let mut acked = 0;
+        self.state.send_modify(|s| {
+            while acked < n {
+                let Some(ack) = s.unacked.pop_front() else {
+                    break;
+                };
+                ack.send(());
+                acked += 1;
+            }
+        });
+        acked
+    }
+
+    /// Waits until `pred` holds for the state.
+    pub(crate) async fn wait_for(
+        &self,
+        ctx: &ctx::Ctx,
+        pred: impl Fn(&SinkState) -> bool,
+    ) -> ctx::OrCanceled<()> {
+        sync::wait_for(ctx, &mut self.state.subscribe(), |s| pred(s)).await?;
+        Ok(())
+    }
+}
+
+impl ConsensusSink for Sink {
+    fn push(&self, msg: validator::Signed<ConsensusMsg>, ack: oneshot::Sender<()>) {
+        self.state.send_modify(|s| {
+            s.msgs.push(msg);
+            if !self.manual {
+                ack.send(());
+                return;
+            }
+            // An ack whose receiver is gone no longer holds a call back.
+            s.unacked.retain(|a| !a.is_closed());
+            s.unacked.push_back(ack);
+            s.max_unacked = s.max_unacked.max(s.unacked.len());
+        });
+    }
+}
+
+impl TestNode {
+    /// The consensus network of epoch 0 of `setup`'s chain (its static schedule), for this
+    /// node's validator key, delivering to `sink`.
+    pub(crate) fn consensus(&self, setup: &Setup, sink: Arc<Sink>) -> Arc<Consensus> {
+        let key = self
+            .net
+            .config()
+            .validator_key
+            .clone()
+            .expect("a validator node");
+        Arc::new(Consensus::new(
+            self.net.gossip.clone(),
+            key,
+            EpochNumber(0),
+            Arc::new(setup.schedule().clone()),
+            sink,
+        ))
+    }
+}
+
+/// Dials the gossip endpoint at `addr` (of the node `peer`) as the node `key`, and completes
+/// the handshake.
+pub(crate) async fn dial_gossip(
+    ctx: &ctx::Ctx,
+    genesis: GenesisHash,
+    addr: SocketAddr,
+    peer: &node::PublicKey,
+    key: &node::SecretKey,
+) -> ctx::Result<noise::Stream> {
+    let mut stream = preface::connect(ctx, addr, preface::Endpoint::GossipNet).await?;
+    let me = handshake::gossip::Identity {
+        key,
+        genesis,
+        build_version: None,
+    };
+    handshake::gossip::outbound(ctx, &me, &mut stream, peer, false)
+        .await
+        .map_err(|e| ctx::Error::Internal(e.into()))?;
+    Ok(stream)
+}
+
+/// Dials the consensus endpoint at `addr` (of the validator `peer`) as the validator `key`,
+/// and completes the handshake.
+pub(crate) async fn dial_consensus(
+    ctx: &ctx::Ctx,
+    genesis: GenesisHash,
+    addr: SocketAddr,
+    peer: &validator::PublicKey,
+    key: &validator::SecretKey,
+) -> ctx::Result<noise::Stream> {
+    let mut stream = preface::connect(ctx, addr, preface::Endpoint::ConsensusNet).await?;
+    handshake::consensus::outbound(ctx, key, genesis, &mut stream, peer)
+        .await
+        .map_err(|e| ctx::Error::Internal(e.into()))?;
+    Ok(stream)
+}
+
+/// Waits until the other end closes `stream` (everything it sends until then is discarded).
+pub(crate) async fn wait_closed(ctx: &ctx::Ctx, mut stream: noise::Stream) -> ctx::Result<()> {
+    let mut buf = [0u8; 1024];
+    loop {
+        match stream.read.read_exact(ctx, &mut buf[..1]).await {
+            Ok(()) => {}
+            Err(ctx::Error::Canceled(c)) => return Err(c.into()),
+            Err(ctx::Error::Internal(_)) => return Ok(()),
+        }
+    }
+}
+
+/// Waits until the other end closes the raw TCP `stream` (discarding what it sends).
+pub(crate) async fn wait_tcp_closed(ctx: &ctx::Ctx, stream: &mut tcp::Stream) -> ctx::Result<()> {
+    use tokio::io::AsyncReadExt as _;
+    let mut buf = [0u8; 1024];
+    loop {
+        match ctx.wait(stream.read(&mut buf)).await? {
+            Ok(0) | Err(_) => return Ok(()),
+            Ok(_) => {}
+        }
+    }
+}
+
+/// Runs `mux` over `stream` (a hand-driven peer's side of a connection); ends with an error
+/// when the connection fails or closes.
+pub(crate) async fn run_mux(
+    ctx: &ctx::Ctx,
+    mux: crate::mux::Mux,
+    stream: noise::Stream,
+) -> ctx::Result<()> {
+    match mux.run(ctx, stream).await {
+        Ok(()) => Ok(()),
+        Err(crate::mux::MuxError::Canceled) => Err(ctx::Canceled.into()),
+        Err(e) => Err(ctx::Error::Internal(e.into())),
+    }
 }

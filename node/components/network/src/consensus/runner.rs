@@ -77,14 +77,14 @@ impl Consensus {
             key,
             addr,
             established: ctx.now_utc(),
-            stats: Arc::default(),
+            stats: Arc::new(mux::Stats::new(self.gossip.metrics().cloned())),
         })
     }
 
     fn ping_client(&self, ctx: &ctx::Ctx, mux: &mut mux::Mux) -> Option<Client<PingRpc>> {
         let _ = ctx;
         self.gossip.cfg.ping_timeout.map(|_| {
-            let c = Client::<PingRpc>::new(ping::RATE);
+            let c = Client::<PingRpc>::new(ping::RATE).with_metrics(self.gossip.metrics().cloned());
             c.register(mux);
             c
         })
@@ -101,11 +101,16 @@ impl Consensus {
         let peer = self.peer(ctx, key.clone(), addr);
         self.outbound.insert(key.clone(), peer.clone())?;
         let _guard = PoolGuard(&self.outbound, key.clone());
+        let _active = self
+            .gossip
+            .metrics()
+            .map(|m| m.connection("consensus", false));
         let mut mux = mux::Mux {
             stats: peer.stats.clone(),
             ..mux::Mux::default()
         };
-        let client = Client::<ConsensusRpc>::new(self.gossip.cfg.rpc.consensus_rate);
+        let client = Client::<ConsensusRpc>::new(self.gossip.cfg.rpc.consensus_rate)
+            .with_metrics(self.gossip.metrics().cloned());
         client.register(&mut mux);
         let ping_server = Server::new(ping::Server, ping::RATE);
         ping_server.register(&mut mux);
@@ -152,6 +157,10 @@ impl Consensus {
         let peer = self.peer(ctx, key.clone(), addr);
         self.inbound.insert(key.clone(), peer.clone())?;
         let _guard = PoolGuard(&self.inbound, key.clone());
+        let _active = self
+            .gossip
+            .metrics()
+            .map(|m| m.connection("consensus", true));
         let mut mux = mux::Mux {
             stats: peer.stats.clone(),
             ..mux::Mux::default()

@@ -18,7 +18,7 @@
 use std::{
     collections::{BTreeMap, BTreeSet},
     sync::{
-        Arc,
+        Arc, OnceLock,
         atomic::{AtomicU64, Ordering},
     },
 };
@@ -29,6 +29,7 @@ use zksync_consensus_roles::validator::{Block, BlockNumber};
 use zksync_consensus_storage::{BlockError, BlockStore, BlockStoreState};
 
 use super::Peer;
+use crate::metrics::Metrics;
 
 /// Largest number of blocks verified in one batch.
 const MAX_BATCH: usize = 64;
@@ -94,6 +95,7 @@ pub struct Fetcher {
     window: usize,
     inner: watch::Sender<Inner>,
     invalid_blocks: AtomicU64,
+    pub(crate) metrics: OnceLock<Arc<Metrics>>,
 }
 
 /// Waits until `a` or `b` changes. A receiver whose sender is gone never wakes it.
@@ -120,6 +122,7 @@ impl Fetcher {
             window: window.max(1),
             inner: watch::Sender::new(Inner::default()),
             invalid_blocks: AtomicU64::new(0),
+            metrics: OnceLock::new(),
         }
     }
 
@@ -257,6 +260,9 @@ impl Fetcher {
                     Err(err) => {
                         tracing::info!("peer {:?} served an invalid block {n}: {err}", peer.key);
                         self.invalid_blocks.fetch_add(1, Ordering::Relaxed);
+                        if let Some(m) = self.metrics.get() {
+                            m.sync_invalid_blocks.inc();
+                        }
                         peer.disconnect();
                         self.want_again(n);
                     }

@@ -14,7 +14,10 @@ mod runner;
 mod tests;
 pub mod validator_addrs;
 
-use std::{net::SocketAddr, sync::Arc};
+use std::{
+    net::SocketAddr,
+    sync::{Arc, OnceLock},
+};
 
 use anyhow::Context as _;
 use rand::RngExt as _;
@@ -27,7 +30,7 @@ use zksync_consensus_roles::{
 use zksync_consensus_storage::{BlockStore, BlockStoreState, Transaction};
 
 use self::{fetch::Fetcher, validator_addrs::ValidatorAddrs};
-use crate::{Config, handshake, mux, pool::Pool, preface};
+use crate::{Config, handshake, metrics::Metrics, mux, pool::Pool, preface};
 
 /// Capacity of the transaction broadcast channel (a lagging connection skips transactions).
 const TX_CHANNEL: usize = 1000;
@@ -86,6 +89,7 @@ pub struct Gossip {
     /// Block sync.
     pub fetcher: Fetcher,
     txs: broadcast::Sender<Transaction>,
+    metrics: OnceLock<Arc<Metrics>>,
 }
 
 /// Redial delays: exponential from 100 ms up to a maximum, with jitter.
@@ -133,7 +137,23 @@ impl Gossip {
             outbound,
             validator_addrs: ValidatorAddrs::default(),
             txs: broadcast::channel(TX_CHANNEL).0,
+            metrics: OnceLock::new(),
         }
+    }
+
+    /// Reports to `metrics` from now on. Only the first call has an effect: returns whether
+    /// it was this one.
+    pub(crate) fn set_metrics(&self, metrics: Arc<Metrics>) -> bool {
+        let first = self.metrics.set(metrics.clone()).is_ok();
+        if first {
+            let _ = self.fetcher.metrics.set(metrics);
+        }
+        first
+    }
+
+    /// The metrics, if any.
+    pub(crate) fn metrics(&self) -> Option<&Arc<Metrics>> {
+        self.metrics.get()
     }
 
     fn identity(&self) -> handshake::gossip::Identity<'_> {

@@ -209,6 +209,9 @@ impl Gossip {
             };
             match resp {
                 Ok(rpc::get_block::Resp(Some(block))) if block.number() == n => {
+                    if let Some(m) = self.metrics() {
+                        m.sync_fetched_blocks.inc();
+                    }
                     self.fetcher.deliver(block, peer.clone());
                 }
                 Ok(rpc::get_block::Resp(got)) => {
@@ -248,7 +251,7 @@ impl Gossip {
             inbound,
             build_version,
             established: ctx.now_utc(),
-            stats: Arc::default(),
+            stats: Arc::new(mux::Stats::new(self.metrics().cloned())),
             state: watch::Sender::new(BlockStoreState::empty(self.store.genesis().first_block)),
             rtt: std::sync::Mutex::new(None),
             canceler,
@@ -263,17 +266,21 @@ impl Gossip {
         let txs = self.txs.subscribe();
         pool.insert(key, peer.clone())?;
         let _guard = PoolGuard(pool, key);
+        let _active = self.metrics().map(|m| m.connection("gossip", inbound));
 
         let rates = &self.cfg.rpc;
         let mut mux = mux::Mux {
             stats: peer.stats.clone(),
             ..mux::Mux::default()
         };
-        let addrs_client = Client::<PushValidatorAddrsRpc>::new(rates.push_validator_addrs_rate);
-        let state_client = Client::<PushBlockStoreStateRpc>::new(rates.push_block_store_state_rate);
-        let tx_client = Client::<PushTxRpc>::new(rates.push_tx_rate);
-        let block_client = Client::<GetBlockRpc>::new(rates.get_block_rate);
-        let ping_client = Client::<PingRpc>::new(ping::RATE);
+        let m = || self.metrics().cloned();
+        let addrs_client =
+            Client::<PushValidatorAddrsRpc>::new(rates.push_validator_addrs_rate).with_metrics(m());
+        let state_client = Client::<PushBlockStoreStateRpc>::new(rates.push_block_store_state_rate)
+            .with_metrics(m());
+        let tx_client = Client::<PushTxRpc>::new(rates.push_tx_rate).with_metrics(m());
+        let block_client = Client::<GetBlockRpc>::new(rates.get_block_rate).with_metrics(m());
+        let ping_client = Client::<PingRpc>::new(ping::RATE).with_metrics(m());
         let addrs_server = Server::new(AddrsServer(self), rates.push_validator_addrs_rate);
         let state_server = Server::new(
             StateServer(self, &peer.state),

@@ -24,7 +24,13 @@ mod stream;
 #[cfg(test)]
 mod tests;
 
-use std::{collections::BTreeMap, sync::Arc};
+use std::{
+    collections::BTreeMap,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+};
 
 use anyhow::Context as _;
 use tokio::sync::Semaphore;
@@ -39,7 +45,7 @@ use self::{
     header::{FrameKind, Header, STREAM_IDS},
     stream::{InFrame, Inbound, OutFrame},
 };
-use crate::{frame, noise, proto::zksync::network::mux as proto};
+use crate::{frame, metrics::Metrics, noise, proto::zksync::network::mux as proto};
 
 /// A capability (RPC) id.
 pub type CapabilityId = u64;
@@ -163,9 +169,47 @@ impl StreamQueue {
 pub struct Stats {
     /// The read buffer and its size, once running.
     read: std::sync::OnceLock<(Arc<Semaphore>, u64)>,
+    /// Frame bytes sent.
+    sent: AtomicU64,
+    /// Frame bytes received.
+    received: AtomicU64,
+    /// Where the byte counts are added up for the whole node, if anywhere.
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl Stats {
+    /// Figures whose byte counts also add to `metrics`' TCP counters.
+    pub fn new(metrics: Option<Arc<Metrics>>) -> Self {
+        Self {
+            metrics,
+            ..Self::default()
+        }
+    }
+
+    /// Bytes of frames sent (headers and data; the Noise framing not included).
+    pub fn sent_bytes(&self) -> u64 {
+        self.sent.load(Ordering::Relaxed)
+    }
+
+    /// Bytes of frames received (headers and data; the Noise framing not included).
+    pub fn received_bytes(&self) -> u64 {
+        self.received.load(Ordering::Relaxed)
+    }
+
+    fn add_sent(&self, n: usize) {
+        self.sent.fetch_add(n as u64, Ordering::Relaxed);
+        if let Some(m) = &self.metrics {
+            m.tcp_sent.inc_by(n as u64);
+        }
+    }
+
+    fn add_received(&self, n: usize) {
+        self.received.fetch_add(n as u64, Ordering::Relaxed);
+        if let Some(m) = &self.metrics {
+            m.tcp_received.inc_by(n as u64);
+        }
+    }
+
     /// Bytes received and not yet consumed by the streams' users.
     pub fn buffered_bytes(&self) -> u64 {
         self.read
@@ -292,6 +336,7 @@ impl Mux {
         let write_buffer = Arc::new(Semaphore::new(
             cfg.read_buffer_size.max(cfg.write_frame_size as u64) as usize,
         ));
+        let stats = &*self.stats;
         let (out_send, mut out_recv) = channel::unbounded::<OutFrame>();
         let mut inbound_senders = BTreeMap::new();
         scope::run!(ctx, |ctx, s| async {
@@ -320,10 +365,10 @@ impl Mux {
             s.spawn_bg::<()>(async {
                 loop {
                     let f = out_recv.recv(ctx).await?;
-                    write_frame(ctx, &mut write, &f).await?;
+                    write_frame(ctx, &mut write, &f, stats).await?;
                     drop(f);
                     while let Some(f) = out_recv.try_recv() {
-                        write_frame(ctx, &mut write, &f).await?;
+                        write_frame(ctx, &mut write, &f, stats).await?;
                     }
                     write.flush(ctx).await?;
                 }
@@ -332,6 +377,7 @@ impl Mux {
             loop {
                 let mut raw = [0u8; 2];
                 read.read_exact(ctx, &mut raw).await?;
+                stats.add_received(2);
                 let h = Header::decode(raw).map_err(|e| MuxError::Protocol(e.to_string()))?;
                 let local = h.stream.opposite();
                 let limit = match local {
@@ -351,6 +397,7 @@ impl Mux {
                     FrameKind::Data => {
                         let mut len = [0u8; 2];
                         read.read_exact(ctx, &mut len).await?;
+                        stats.add_received(2);
                         let mut left = usize::from(u16::from_le_bytes(len));
                         while left > 0 {
                             let n = left.min(cfg.read_frame_size);
@@ -364,6 +411,7 @@ impl Mux {
                                 .map_err(|e| MuxError::Connection(e.into()))?;
                             let mut chunk = vec![0; n];
                             read.read_exact(ctx, &mut chunk).await?;
+                            stats.add_received(n);
                             dest.send(InFrame::Data(chunk, Some((bytes, frames))));
                             left -= n;
                         }
@@ -375,12 +423,19 @@ impl Mux {
     }
 }
 
-async fn write_frame(ctx: &ctx::Ctx, w: &mut noise::WriteHalf, f: &OutFrame) -> ctx::Result<()> {
+async fn write_frame(
+    ctx: &ctx::Ctx,
+    w: &mut noise::WriteHalf,
+    f: &OutFrame,
+    stats: &Stats,
+) -> ctx::Result<()> {
     w.write_all(ctx, &f.header.encode()).await?;
+    stats.add_sent(2);
     if f.header.frame == FrameKind::Data {
         w.write_all(ctx, &(f.data.len() as u16).to_le_bytes())
             .await?;
         w.write_all(ctx, &f.data).await?;
+        stats.add_sent(2 + f.data.len());
     }
     Ok(())
 }

@@ -25,7 +25,10 @@ use std::{marker::PhantomData, sync::Arc};
 use zksync_concurrency::{ctx, limiter, scope};
 use zksync_protobuf::ProtoFmt;
 
-use crate::mux::{self, CapabilityId, StreamError, StreamQueue};
+use crate::{
+    metrics::Metrics,
+    mux::{self, CapabilityId, StreamError, StreamQueue},
+};
 
 /// An RPC: its capability, messages and limits.
 pub trait Rpc: Send + Sync + 'static {
@@ -71,15 +74,16 @@ impl From<ctx::Canceled> for RpcError {
     }
 }
 
+/// Writes `msg`; returns the size of its encoding.
 async fn write_msg<T: ProtoFmt>(
     ctx: &ctx::Ctx,
     w: &mut mux::WriteHalf,
     msg: &T,
-) -> Result<(), RpcError> {
+) -> Result<usize, RpcError> {
     let body = zksync_protobuf::encode(msg);
     w.write_all(ctx, &(body.len() as u32).to_le_bytes()).await?;
     w.write_all(ctx, &body).await?;
-    Ok(())
+    Ok(body.len())
 }
 
 async fn read_msg<T: ProtoFmt>(
@@ -87,7 +91,7 @@ async fn read_msg<T: ProtoFmt>(
     r: &mut mux::ReadHalf,
     what: &'static str,
     max: usize,
-) -> Result<T, RpcError> {
+) -> Result<(T, usize), RpcError> {
     let mut len = [0u8; 4];
     r.read_exact(ctx, &mut len).await?;
     let size = u32::from_le_bytes(len) as usize;
@@ -96,13 +100,15 @@ async fn read_msg<T: ProtoFmt>(
     }
     let mut body = vec![0; size];
     r.read_exact(ctx, &mut body).await?;
-    zksync_protobuf::decode(&body).map_err(|e| RpcError::Decode(what, e.into()))
+    let msg = zksync_protobuf::decode(&body).map_err(|e| RpcError::Decode(what, e.into()))?;
+    Ok((msg, size))
 }
 
 /// The client side of an RPC on one connection.
 #[derive(Debug)]
 pub struct Client<R: Rpc> {
     queue: Arc<StreamQueue>,
+    metrics: Option<Arc<Metrics>>,
     _rpc: PhantomData<R>,
 }
 
@@ -111,8 +117,15 @@ impl<R: Rpc> Client<R> {
     pub fn new(rate: limiter::Rate) -> Self {
         Self {
             queue: StreamQueue::new(R::INFLIGHT, rate),
+            metrics: None,
             _rpc: PhantomData,
         }
+    }
+
+    /// Reports the calls' latency and message sizes to `metrics`, if any.
+    pub fn with_metrics(mut self, metrics: Option<Arc<Metrics>>) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// Registers this client in `mux`.
@@ -135,6 +148,7 @@ impl<R: Rpc> Client<R> {
     pub async fn reserve(&self, ctx: &ctx::Ctx) -> ctx::OrCanceled<Reserved<R>> {
         Ok(Reserved {
             stream: self.queue.open(ctx).await?,
+            metrics: self.metrics.clone(),
             _rpc: PhantomData,
         })
     }
@@ -144,6 +158,7 @@ impl<R: Rpc> Client<R> {
 #[derive(Debug)]
 pub struct Reserved<R: Rpc> {
     stream: mux::Stream,
+    metrics: Option<Arc<Metrics>>,
     _rpc: PhantomData<R>,
 }
 
@@ -159,11 +174,25 @@ impl<R: Rpc> Reserved<R> {
             mut read,
             mut write,
         } = self.stream;
-        write_msg(ctx, &mut write, req).await?;
-        write.close();
-        let resp = read_msg(ctx, &mut read, "response", max_resp).await?;
-        read.wait_close(ctx).await?;
-        Ok(resp)
+        let m = self.metrics.as_deref().map(|m| m.rpc_call(ctx, R::METHOD));
+        let res = async {
+            let size = write_msg(ctx, &mut write, req).await?;
+            if let Some(m) = &m {
+                m.message("req_sent", size);
+            }
+            write.close();
+            let (resp, size) = read_msg(ctx, &mut read, "response", max_resp).await?;
+            if let Some(m) = &m {
+                m.message("resp_recv", size);
+            }
+            read.wait_close(ctx).await?;
+            Ok(resp)
+        }
+        .await;
+        if let Some(m) = m {
+            m.finish(ctx, res.is_ok());
+        }
+        res
     }
 }
 
@@ -203,10 +232,10 @@ impl<R: Rpc, H: Handler<R>> Server<R, H> {
             mut read,
             mut write,
         } = self.queue.open(ctx).await?;
-        let req = read_msg(ctx, &mut read, "request", self.handler.max_req_size()).await?;
+        let (req, _) = read_msg(ctx, &mut read, "request", self.handler.max_req_size()).await?;
         read.wait_close(ctx).await?;
         match self.handler.handle(ctx, req).await {
-            Ok(resp) => write_msg(ctx, &mut write, &resp).await,
+            Ok(resp) => write_msg(ctx, &mut write, &resp).await.map(|_| ()),
             Err(e) => {
                 tracing::debug!("rpc {}: handler: {e:#}", R::METHOD);
                 Ok(())
