@@ -125,7 +125,8 @@ pub fn main(config: &Path, database: &Path) -> ExitCode {
         let ctx = &ctx::root();
         let res: ctx::Result<()> = scope::run!(ctx, |ctx, s| async {
             s.spawn_bg::<()>(async {
-                shutdown_signal().await?;
+                // Cancellable: the scope ends when the node fails, too.
+                ctx.wait(shutdown_signal()).await??;
                 tracing::info!("shutting down");
                 Err(ctx::Canceled.into())
             });
