@@ -123,6 +123,15 @@ pub fn generate(rng: &mut (impl Rng + ?Sized), p: &Params) -> anyhow::Result<Vec
     Ok(out)
 }
 
+/// `n` distinct free loopback addresses (all listeners are held until every port is chosen,
+/// so no port is handed out twice).
+pub fn free_loopback_addrs(n: usize) -> std::io::Result<Vec<SocketAddr>> {
+    let listeners = (0..n)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
+        .collect::<std::io::Result<Vec<_>>>()?;
+    listeners.iter().map(|l| l.local_addr()).collect()
+}
+
 /// Writes `configs` as `<dir>/<node index>/config.json` (directories 0700, files 0600: they
 /// hold secret keys).
 pub fn write(dir: &std::path::Path, configs: &[NodeConfig]) -> anyhow::Result<()> {

@@ -16,18 +16,16 @@ use zksync_consensus_tools::{
     localnet_config::{self, Params},
 };
 
-fn free_addr() -> SocketAddr {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
+fn free_addrs(n: usize) -> Vec<SocketAddr> {
+    localnet_config::free_loopback_addrs(n).unwrap()
 }
 
 /// A single-validator config with a JSON-RPC address.
 fn config(seed: u64) -> AppConfig {
     let rng = &mut StdRng::seed_from_u64(seed);
+    let ports = free_addrs(2);
     let params = Params {
-        addrs: vec![free_addr()],
+        addrs: vec![ports[0]],
         validators: 1,
         peers: 0,
         rpc_base_port: None,
@@ -39,7 +37,7 @@ fn config(seed: u64) -> AppConfig {
     let mut cfg = localnet_config::generate(rng, &params).unwrap()[0]
         .config
         .clone();
-    cfg.rpc_addr = Some(free_addr());
+    cfg.rpc_addr = Some(ports[1]);
     cfg
 }
 
@@ -229,4 +227,100 @@ fn localnet_runs_and_checks_agreement() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(stdout.contains("every node holds the same"), "{stdout}");
+}
+
+/// 6 validators; 20 times a random validator is killed with SIGKILL at a random moment and
+/// restarted from its database. The chain keeps advancing, and afterwards every node holds the
+/// same blocks.
+#[test]
+fn validators_killed_with_sigkill_and_restarted() {
+    use rand::RngExt as _;
+    use zksync_consensus_roles::validator::{Block, BlockNumber};
+    use zksync_consensus_storage::ExecutionLayer as _;
+    use zksync_consensus_tools::store::{DurableStore, StoreConfig};
+
+    let dir = tempfile::tempdir().unwrap();
+    let rng = &mut StdRng::seed_from_u64(5);
+    let params = Params {
+        addrs: free_addrs(6),
+        validators: 6,
+        peers: 2,
+        rpc_base_port: None,
+        metrics_base_port: None,
+        payload_size: 10,
+        max_payload_size: 1000,
+        view_timeout: zksync_concurrency::time::Duration::from_secs(1),
+    };
+    let mut configs: Vec<AppConfig> = localnet_config::generate(rng, &params)
+        .unwrap()
+        .into_iter()
+        .map(|c| c.config)
+        .collect();
+    let dirs: Vec<_> = (0..6)
+        .map(|i| dir.path().join(format!("node{i}")))
+        .collect();
+    let rpc_ports = free_addrs(6);
+    for ((c, d), rpc) in configs.iter_mut().zip(&dirs).zip(rpc_ports) {
+        c.rpc_addr = Some(rpc);
+        // Quick redials: a restarted node is back within a second.
+        c.ping_timeout = Some(zksync_concurrency::time::Duration::from_secs(2));
+        std::fs::create_dir_all(d).unwrap();
+    }
+    let mut nodes: Vec<_> = configs
+        .iter()
+        .zip(&dirs)
+        .map(|(c, d)| spawn(d, c))
+        .collect();
+    let height = |i: usize| -> Option<u64> {
+        let body = get(configs[i].rpc_addr.unwrap(), "/last_committed_block")?;
+        serde_json::from_str::<serde_json::Value>(&body).ok()?["last_committed_block"].as_u64()
+    };
+    wait_for_block(configs[0].rpc_addr.unwrap(), 5, &mut nodes[0]);
+    let start = (0..6).filter_map(height).max().unwrap();
+    for _ in 0..20 {
+        std::thread::sleep(Duration::from_millis(rng.random_range(0..500)));
+        let victim = rng.random_range(0..6);
+        nodes[victim].kill().unwrap();
+        nodes[victim].wait().unwrap();
+        nodes[victim] = spawn(&dirs[victim], &configs[victim]);
+    }
+    // Every node catches up to a common height, then all stop.
+    let target = (0..6).filter_map(height).max().unwrap().max(start) + 3;
+    for i in 0..6 {
+        wait_for_block(configs[i].rpc_addr.unwrap(), target, &mut nodes[i]);
+    }
+    for n in &mut nodes {
+        stop(n);
+    }
+    // The same blocks everywhere (each node may hold another certificate for a block).
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let ctx = &zksync_concurrency::ctx::root();
+    let genesis = configs[0].genesis.clone();
+    let stores: Vec<_> = dirs
+        .iter()
+        .map(|d| {
+            DurableStore::open(
+                &d.join("db").join(zksync_consensus_tools::node::DB_FILE),
+                genesis.clone(),
+                StoreConfig::default(),
+            )
+            .unwrap()
+        })
+        .collect();
+    rt.block_on(async {
+        for n in genesis.first_block.0..=target {
+            let content = |b: Block| match b {
+                Block::Final(b) => (b.justification.message.proposal, b.payload),
+                Block::PreGenesis(_) => panic!("pre-genesis block"),
+            };
+            let want = content(stores[0].block(ctx, BlockNumber(n)).await.unwrap());
+            for s in &stores[1..] {
+                assert_eq!(
+                    content(s.block(ctx, BlockNumber(n)).await.unwrap()),
+                    want,
+                    "block {n}"
+                );
+            }
+        }
+    });
 }

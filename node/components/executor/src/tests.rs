@@ -36,10 +36,12 @@ where
     }
 }
 
-/// A free loopback address.
-fn free_addr() -> SocketAddr {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap()
+/// `n` distinct free loopback addresses (listeners held until all are chosen).
+fn free_addrs(n: usize) -> Vec<SocketAddr> {
+    let listeners: Vec<_> = (0..n)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    listeners.iter().map(|l| l.local_addr().unwrap()).collect()
 }
 
 /// A node under test.
@@ -68,8 +70,7 @@ fn nodes(
     keys: &[Option<validator::SecretKey>],
 ) -> Vec<TestNode> {
     let mut out: Vec<TestNode> = vec![];
-    for key in keys {
-        let addr = free_addr();
+    for (key, addr) in keys.iter().zip(free_addrs(keys.len())) {
         let mut config = Config {
             build_version: None,
             server_addr: addr,

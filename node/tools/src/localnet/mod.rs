@@ -50,12 +50,6 @@ pub struct Options {
     pub interactive: bool,
 }
 
-/// A free loopback port.
-fn free_addr() -> anyhow::Result<SocketAddr> {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
-    Ok(l.local_addr()?)
-}
-
 /// A running node process.
 struct NodeProc {
     child: tokio::process::Child,
@@ -122,14 +116,11 @@ pub struct Summary {
 pub async fn run(ctx: &ctx::Ctx, opts: &Options) -> anyhow::Result<Summary> {
     let n = opts.validators + opts.full_nodes;
     anyhow::ensure!(opts.validators > 0, "--validators must be at least 1");
-    let mut addrs = vec![];
-    let mut rpc_addrs = vec![];
-    let mut metric_addrs = vec![];
-    for _ in 0..n {
-        addrs.push(free_addr()?);
-        rpc_addrs.push(free_addr()?);
-        metric_addrs.push(free_addr()?);
-    }
+    let mut ports = localnet_config::free_loopback_addrs(3 * n)
+        .context("finding free ports")?
+        .into_iter();
+    let mut take = |k| -> Vec<SocketAddr> { ports.by_ref().take(k).collect() };
+    let (addrs, rpc_addrs, metric_addrs) = (take(n), take(n), take(n));
     let params = Params {
         addrs,
         validators: opts.validators,

@@ -20,7 +20,7 @@ mod runner;
 #[cfg(test)]
 mod tests;
 
-use std::{net::SocketAddr, sync::Arc};
+use std::{collections::BTreeMap, net::SocketAddr, sync::Arc};
 
 use anyhow::Context as _;
 use rand::RngExt as _;
@@ -66,6 +66,8 @@ pub struct Consensus {
     /// What this node sends.
     pub msg_pool: MsgPool,
     sink: Arc<dyn ConsensusSink>,
+    /// Wakes the redial loop of a validator that just dialed this node.
+    kicks: BTreeMap<validator::PublicKey, tokio::sync::Notify>,
 }
 
 impl Consensus {
@@ -77,6 +79,10 @@ impl Consensus {
         schedule: Arc<Schedule>,
         sink: Arc<dyn ConsensusSink>,
     ) -> Self {
+        let kicks = schedule
+            .keys()
+            .map(|k| (k.clone(), tokio::sync::Notify::new()))
+            .collect();
         Self {
             gossip,
             key,
@@ -86,6 +92,7 @@ impl Consensus {
             schedule,
             msg_pool: MsgPool::default(),
             sink,
+            kicks,
         }
     }
 
@@ -102,6 +109,9 @@ impl Consensus {
         addr: SocketAddr,
         stream: crate::noise::Stream,
     ) -> anyhow::Result<()> {
+        if let Some(k) = self.kicks.get(&peer) {
+            k.notify_one();
+        }
         self.run_server_conn(ctx, peer, addr, stream).await
     }
 
@@ -171,8 +181,20 @@ impl Consensus {
             if let Err(err) = res {
                 tracing::debug!(epoch = %self.epoch, "consensus connection to {peer:?}: {err:#}");
             }
-            ctx.sleep(delay.mul_f64(ctx.rng().random_range(0.5..=1.0)))
-                .await?;
+            // Back off, unless the peer dials this node meanwhile: it is up again, so redial at
+            // once (a restarted validator gets its inbound messages without waiting for the
+            // backoff of every other validator).
+            let sleep = ctx.sleep(delay.mul_f64(ctx.rng().random_range(0.5..=1.0)));
+            let kick = self.kicks.get(peer).map(|k| k.notified());
+            match kick {
+                Some(kick) => {
+                    tokio::select! {
+                        res = sleep => res?,
+                        () = kick => delay = time::Duration::from_millis(50),
+                    }
+                }
+                None => sleep.await?,
+            }
             delay = (delay * 2).min(self.gossip.cfg.connect_retry);
         }
     }
