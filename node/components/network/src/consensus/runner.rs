@@ -29,6 +29,13 @@ impl Drop for PoolGuard<'_> {
     }
 }
 
+/// A registered connection: its mux, and guards that unregister it.
+struct Conn<'a> {
+    mux: mux::Mux,
+    _guard: PoolGuard<'a>,
+    _active: Option<crate::metrics::ConnectionGuard>,
+}
+
 struct ConsensusServer<'a> {
     net: &'a Consensus,
     peer: validator::PublicKey,
@@ -90,6 +97,35 @@ impl Consensus {
         })
     }
 
+    /// Registers a connection with `key` in its pool (and metrics); the returned guards undo
+    /// it when dropped.
+    fn open(
+        &self,
+        ctx: &ctx::Ctx,
+        key: &validator::PublicKey,
+        addr: SocketAddr,
+        inbound: bool,
+    ) -> anyhow::Result<Conn<'_>> {
+        let peer = self.peer(ctx, key.clone(), addr);
+        let pool = if inbound {
+            &self.inbound
+        } else {
+            &self.outbound
+        };
+        pool.insert(key.clone(), peer.clone())?;
+        Ok(Conn {
+            mux: mux::Mux {
+                stats: peer.stats.clone(),
+                ..mux::Mux::default()
+            },
+            _guard: PoolGuard(pool, key.clone()),
+            _active: self
+                .gossip
+                .metrics()
+                .map(|m| m.connection("consensus", inbound)),
+        })
+    }
+
     /// Dialer side: sends the pool's messages to `key`.
     pub(crate) async fn run_client_conn(
         &self,
@@ -98,17 +134,11 @@ impl Consensus {
         addr: SocketAddr,
         stream: noise::Stream,
     ) -> anyhow::Result<()> {
-        let peer = self.peer(ctx, key.clone(), addr);
-        self.outbound.insert(key.clone(), peer.clone())?;
-        let _guard = PoolGuard(&self.outbound, key.clone());
-        let _active = self
-            .gossip
-            .metrics()
-            .map(|m| m.connection("consensus", false));
-        let mut mux = mux::Mux {
-            stats: peer.stats.clone(),
-            ..mux::Mux::default()
-        };
+        let Conn {
+            mut mux,
+            _guard,
+            _active,
+        } = self.open(ctx, &key, addr, false)?;
         let client = Client::<ConsensusRpc>::new(self.gossip.cfg.rpc.consensus_rate)
             .with_metrics(self.gossip.metrics().cloned());
         client.register(&mut mux);
@@ -154,17 +184,11 @@ impl Consensus {
         addr: SocketAddr,
         stream: noise::Stream,
     ) -> anyhow::Result<()> {
-        let peer = self.peer(ctx, key.clone(), addr);
-        self.inbound.insert(key.clone(), peer.clone())?;
-        let _guard = PoolGuard(&self.inbound, key.clone());
-        let _active = self
-            .gossip
-            .metrics()
-            .map(|m| m.connection("consensus", true));
-        let mut mux = mux::Mux {
-            stats: peer.stats.clone(),
-            ..mux::Mux::default()
-        };
+        let Conn {
+            mut mux,
+            _guard,
+            _active,
+        } = self.open(ctx, &key, addr, true)?;
         let server = Server::new(
             ConsensusServer {
                 net: self,

@@ -33,6 +33,34 @@ fn dialing(mut cfg: Config, peers: &[(node::PublicKey, SocketAddr)]) -> Config {
     cfg
 }
 
+/// Three empty nodes in a line: `a` dials `b`, `b` dials `c`.
+async fn line(ctx: &ctx::Ctx, setup: &Setup, rng: &mut StdRng) -> (TestNode, TestNode, TestNode) {
+    let c = TestNode::new(
+        ctx,
+        setup,
+        |addr| dialing(config(rng, addr, None), &[]),
+        &[],
+    )
+    .await;
+    let to_c = [(c.key(), c.addr())];
+    let b = TestNode::new(
+        ctx,
+        setup,
+        |addr| dialing(config(rng, addr, None), &to_c),
+        &[],
+    )
+    .await;
+    let to_b = [(b.key(), b.addr())];
+    let a = TestNode::new(
+        ctx,
+        setup,
+        |addr| dialing(config(rng, addr, None), &to_b),
+        &[],
+    )
+    .await;
+    (a, b, c)
+}
+
 #[test]
 fn full_node_syncs_from_one_peer() {
     testonly::run_test(|ctx, _| async move {
@@ -146,29 +174,7 @@ fn transactions_propagate_along_a_line() {
     testonly::run_test(|ctx, _| async move {
         let ctx = &ctx;
         let (setup, mut rng) = setup(3);
-        let mut c = TestNode::new(
-            ctx,
-            &setup,
-            |addr| dialing(config(&mut rng, addr, None), &[]),
-            &[],
-        )
-        .await;
-        let to_c = [(c.key(), c.addr())];
-        let mut b = TestNode::new(
-            ctx,
-            &setup,
-            |addr| dialing(config(&mut rng, addr, None), &to_c),
-            &[],
-        )
-        .await;
-        let to_b = [(b.key(), b.addr())];
-        let mut a = TestNode::new(
-            ctx,
-            &setup,
-            |addr| dialing(config(&mut rng, addr, None), &to_b),
-            &[],
-        )
-        .await;
+        let (mut a, mut b, mut c) = line(ctx, &setup, &mut rng).await;
         let txs: Vec<Transaction> = (0..5).map(|i| Transaction(vec![i; 100])).collect();
         let (a_net, c_engine) = (a.net.clone(), c.engine.clone());
         let (a_out, c_in) = (a.net.clone(), c.net.clone());
@@ -258,29 +264,7 @@ fn validator_addresses_propagate_along_a_line() {
     testonly::run_test(|ctx, _| async move {
         let ctx = &ctx;
         let (setup, mut rng) = setup(5);
-        let mut c = TestNode::new(
-            ctx,
-            &setup,
-            |addr| dialing(config(&mut rng, addr, None), &[]),
-            &[],
-        )
-        .await;
-        let to_c = [(c.key(), c.addr())];
-        let mut b = TestNode::new(
-            ctx,
-            &setup,
-            |addr| dialing(config(&mut rng, addr, None), &to_c),
-            &[],
-        )
-        .await;
-        let to_b = [(b.key(), b.addr())];
-        let mut a = TestNode::new(
-            ctx,
-            &setup,
-            |addr| dialing(config(&mut rng, addr, None), &to_b),
-            &[],
-        )
-        .await;
+        let (mut a, mut b, mut c) = line(ctx, &setup, &mut rng).await;
         let entries: Vec<_> = setup
             .keys
             .iter()
