@@ -1,12 +1,13 @@
-//! Crypto micro-benchmarks (scenario C of the benchmark plan): BLS sign, verify, aggregate
-//! verification, the same-message fast path, batch verification of commit certificates vs one
-//! by one, ed25519 sign/verify and Keccak-256 of 1 MB.
+//! Crypto micro-benchmarks (scenario C of the benchmark plan): BLS sign, verify, public key
+//! decoding (validated or from the cache), aggregate verification, the same-message fast path,
+//! batch verification of commit certificates vs one by one, ed25519 sign/verify and Keccak-256
+//! of 1 MB.
 //!
 //! `cargo bench -p zksync_consensus_crypto --bench crypto`
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use rand::{RngExt as _, SeedableRng as _, rngs::StdRng};
-use zksync_consensus_crypto::{bls12_381, ed25519, keccak256::Keccak256};
+use zksync_consensus_crypto::{ByteFmt, bls12_381, ed25519, keccak256::Keccak256};
 
 fn committee(rng: &mut StdRng, n: usize) -> (Vec<bls12_381::SecretKey>, Vec<bls12_381::PublicKey>) {
     let sks: Vec<_> = (0..n)
@@ -31,6 +32,18 @@ fn bls(c: &mut Criterion) {
     c.bench_function("bls/verify", |b| {
         b.iter(|| sig.verify(&msg, &pks[0]).unwrap())
     });
+
+    // Decoding a validator key carried by a message: validated (decompression and subgroup
+    // check) against taken from the process-wide cache of validated keys.
+    let pk_bytes = *pks[0].as_bytes();
+    let mut g = c.benchmark_group("bls/public_key_decode");
+    g.bench_function("validate", |b| {
+        b.iter(|| bls12_381::PublicKey::decode_uncached(&pk_bytes).unwrap())
+    });
+    g.bench_function("cached", |b| {
+        b.iter(|| <bls12_381::PublicKey as ByteFmt>::decode(&pk_bytes).unwrap())
+    });
+    g.finish();
 
     let sigs: Vec<_> = sks.iter().map(|k| k.sign(&msg)).collect();
     c.bench_function("bls/aggregate_100", |b| {

@@ -7,6 +7,14 @@
 //! Certificates arrive many times over: every validator's timeout vote carries its high commit
 //! certificate (usually the same one), and every new-view message repeats a justification. The
 //! [`QcCache`] remembers which certificates were verified, so each is checked once.
+//!
+//! Commit certificates of one message also come in many versions: each replica builds its own
+//! from the first quorum of votes it receives, so the certificate justifying a proposal (the
+//! leader's) usually has other signers than the one this replica built for the same message,
+//! and the cache of whole certificates misses. The cache also remembers the messages certified
+//! by the certificates it verified or that the replica built, and
+//! [`QcCache::verify_commit_justification`] accepts another certificate for such a message
+//! after its structure check alone, under conditions that make this safe (see there).
 
 use std::{collections::BTreeSet, fmt};
 
@@ -75,6 +83,9 @@ const CACHE_SIZE: usize = 64;
 #[derive(Debug, Default)]
 pub(crate) struct QcCache {
     commit: BTreeSet<CommitQC>,
+    /// The messages of the commit certificates verified or built by this replica: each is
+    /// proven to be signed by a quorum (same bound and order as `commit`).
+    certified: BTreeSet<ReplicaCommit>,
     /// Timeout certificates are few and have no total order of their own; a short list of the
     /// most recent ones suffices.
     timeout: Vec<TimeoutQC>,
@@ -96,6 +107,16 @@ impl QcCache {
         schedule: &Schedule,
     ) -> Result<(), CommitQCVerifyError> {
         qc.verify_structure(genesis, epoch, schedule)?;
+        self.verify_commit_signature(crypto, qc, schedule)
+    }
+
+    /// The signature part of [`QcCache::verify_commit`] (the structure is checked).
+    fn verify_commit_signature(
+        &mut self,
+        crypto: &dyn Crypto,
+        qc: &CommitQC,
+        schedule: &Schedule,
+    ) -> Result<(), CommitQCVerifyError> {
         if self.commit.contains(qc) {
             return Ok(());
         }
@@ -105,6 +126,45 @@ impl QcCache {
         }
         self.remember_commit(qc);
         Ok(())
+    }
+
+    /// Verifies the commit certificate justifying a proposal or a new-view message; `high` is
+    /// the replica's high commit certificate.
+    ///
+    /// If `qc` certifies a message already certified by a certificate this replica verified or
+    /// built, and `qc` is not higher than `high`, its structure is checked (chain, epoch, signer
+    /// set size, quorum weight) but not its signature, and it is not remembered as verified.
+    /// Safe because:
+    /// - everything the replica draws from a justification is its message (the block it implies,
+    ///   its view), and that statement is already proven by another certificate;
+    /// - the replica never keeps nor forwards the unchecked certificate: a justification is
+    ///   kept only by becoming the high commit certificate (which goes into the persisted state,
+    ///   new-view messages, timeout votes, finalized blocks), and `process_commit_qc` replaces
+    ///   the high certificate only by a higher view. `qc` is not higher than `high`, so it is
+    ///   dropped, and `high` is a certificate that was verified or built by this replica: no
+    ///   path makes an unchecked certificate the high one.
+    ///
+    /// Without the condition on `high` this would not hold: a message is also certified by the
+    /// high certificate of a timeout vote, or by the justification of a rejected proposal,
+    /// neither of which becomes the high certificate. Commit certificates inside a timeout
+    /// certificate are always checked fully (through [`QcCache::verify_timeout`]): timeout
+    /// certificates are kept and forwarded as they are.
+    pub(crate) fn verify_commit_justification(
+        &mut self,
+        crypto: &dyn Crypto,
+        qc: &CommitQC,
+        genesis: GenesisHash,
+        epoch: EpochNumber,
+        schedule: &Schedule,
+        high: Option<&CommitQC>,
+    ) -> Result<(), CommitQCVerifyError> {
+        qc.verify_structure(genesis, epoch, schedule)?;
+        if high.is_some_and(|h| h.view().number >= qc.view().number)
+            && self.certified.contains(&qc.message)
+        {
+            return Ok(());
+        }
+        self.verify_commit_signature(crypto, qc, schedule)
     }
 
     /// Verifies a timeout certificate fully (embedded commit certificates through the cache).
@@ -136,6 +196,10 @@ impl QcCache {
         while self.commit.len() > CACHE_SIZE {
             self.commit.pop_first();
         }
+        self.certified.insert(qc.message.clone());
+        while self.certified.len() > CACHE_SIZE {
+            self.certified.pop_first();
+        }
     }
 
     /// Records a timeout certificate this replica built from votes it checked.
@@ -146,7 +210,8 @@ impl QcCache {
         self.timeout.push(qc.clone());
     }
 
-    /// Verifies a justification.
+    /// Verifies the justification of a proposal or new-view message; `high` is the replica's
+    /// high commit certificate (see [`QcCache::verify_commit_justification`]).
     pub(crate) fn verify_justification(
         &mut self,
         crypto: &dyn Crypto,
@@ -154,10 +219,11 @@ impl QcCache {
         genesis: GenesisHash,
         epoch: EpochNumber,
         schedule: &Schedule,
+        high: Option<&CommitQC>,
     ) -> Result<(), JustificationError> {
         match j {
             ProposalJustification::Commit(qc) => {
-                self.verify_commit(crypto, qc, genesis, epoch, schedule)?
+                self.verify_commit_justification(crypto, qc, genesis, epoch, schedule, high)?
             }
             ProposalJustification::Timeout(qc) => {
                 self.verify_timeout(crypto, qc, genesis, epoch, schedule)?

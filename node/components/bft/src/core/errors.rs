@@ -10,7 +10,8 @@ use zksync_consensus_roles::validator::{
 pub enum Rejection {
     /// The message is for a view the replica has left (or, for a proposal, the replica has
     /// already voted or timed out in its view; for a new-view message of the current view, the
-    /// sender is not the view's leader).
+    /// sender is not the view's leader, or its commit certificate is not higher than the
+    /// replica's).
     #[error("message for an old view")]
     Old,
     /// The signer is not a validator of the epoch.

@@ -40,10 +40,9 @@ impl Replica {
             return Err(Rejection::InvalidLeader);
         }
         self.check_signature(&m)?;
+        self.verify_justification(&m.msg.justification)?;
         let p = &self.params;
         let j = &m.msg.justification;
-        self.qcs
-            .verify_justification(&*self.crypto, j, p.genesis, p.epoch, &p.schedule)?;
         let (number, implied_hash) = j.get_implied_block(&p.schedule, p.first_block);
         if number < self.store_first {
             return Err(Rejection::ProposalAlreadyPruned {

@@ -3,7 +3,9 @@
 //!
 //! - A new-view message for an older view is old; so is one for the current view unless it
 //!   comes from the view's leader (that is how a leader pushes its high certificate to
-//!   replicas that lack it). The check comes before any certificate work.
+//!   replicas that lack it), and one of the current view with a commit certificate not higher
+//!   than the replica's (it would change nothing). These checks come before any signature or
+//!   certificate work.
 //! - Its justification must verify; its certificate is processed; a later view is entered.
 //! - Processing a commit certificate: if it is higher than the known one it becomes the high
 //!   commit certificate, and its block is queued if the payload is cached.
@@ -30,18 +32,24 @@ impl Replica {
         if v < self.view || (v == self.view && m.key != *schedule.view_leader(self.view)) {
             return Err(Rejection::Old);
         }
+        // The leader's new-view message for the current view, with a commit certificate not
+        // higher than the replica's, would change nothing (`process_commit_qc` keeps the
+        // replica's certificate, and the view stays): in steady state that is every such
+        // message, since it carries the certificate of the votes the replica has just counted.
+        if v == self.view
+            && let ProposalJustification::Commit(qc) = &m.msg.justification
+            && self
+                .high_commit_qc
+                .as_ref()
+                .is_some_and(|h| h.view().number >= qc.view().number)
+        {
+            return Err(Rejection::Old);
+        }
         if !schedule.contains(&m.key) {
             return Err(Rejection::NonValidatorSigner);
         }
         self.check_signature(&m)?;
-        let p = &self.params;
-        self.qcs.verify_justification(
-            &*self.crypto,
-            &m.msg.justification,
-            p.genesis,
-            p.epoch,
-            &p.schedule,
-        )?;
+        self.verify_justification(&m.msg.justification)?;
         self.process_justification(&m.msg.justification);
         if v > self.view {
             self.start_new_view(v);

@@ -6,6 +6,9 @@
 //! allowed, as in the reference). Sums of valid points stay in the subgroup, so verification
 //! skips the repeated group checks that `blst` would otherwise do on every call; the one
 //! property a sum can lose, not being the identity, is checked explicitly for summed keys.
+//! Validating a public key is a deterministic function of its bytes and validators' keys repeat
+//! in every message, so a compressed key is validated once per process: later decodings of the
+//! same bytes take it from a bounded cache of valid keys (`key_cache`).
 //!
 //! Decoding accepts the compressed and the uncompressed point forms, as the reference does;
 //! encoding, equality, ordering and hashing always use the compressed form.
@@ -20,6 +23,7 @@ use crate::{ByteFmt, ByteFmtError, fmt::text_fmt_with_prefix};
 mod aggregate;
 mod batch;
 mod bisect;
+mod key_cache;
 #[cfg(test)]
 mod tests;
 
@@ -217,9 +221,11 @@ impl fmt::Debug for PublicKey {
     }
 }
 
-impl ByteFmt for PublicKey {
-    /// 96 bytes compressed or 192 uncompressed; must be in the subgroup and not the identity.
-    fn decode(bytes: &[u8]) -> Result<Self, ByteFmtError> {
+impl PublicKey {
+    /// Decodes and validates `bytes` like [`ByteFmt::decode`], without the process-wide cache
+    /// of validated keys (neither consulted nor filled): for benchmarks, and for callers that
+    /// decode a key only once.
+    pub fn decode_uncached(bytes: &[u8]) -> Result<Self, ByteFmtError> {
         if bytes.len() != 96 && bytes.len() != 192 {
             return Err(ByteFmtError::Length {
                 expected: "96 or 192",
@@ -228,6 +234,25 @@ impl ByteFmt for PublicKey {
         }
         let pk = min_sig::PublicKey::key_validate(bytes).map_err(|e| bls_err("public key", e))?;
         Ok(Self::from_blst(pk))
+    }
+}
+
+impl ByteFmt for PublicKey {
+    /// 96 bytes compressed or 192 uncompressed; must be in the subgroup and not the identity.
+    ///
+    /// Validation is a deterministic function of the bytes, and the same validator keys come
+    /// in every consensus message: a compressed key validated before is taken from a bounded
+    /// process-wide cache instead (see `key_cache`; only valid keys are cached).
+    fn decode(bytes: &[u8]) -> Result<Self, ByteFmtError> {
+        let Ok(compressed) = <[u8; 96]>::try_from(bytes) else {
+            return Self::decode_uncached(bytes);
+        };
+        if let Some(pk) = key_cache::with(|c| c.get(&compressed)) {
+            return Ok(pk);
+        }
+        let pk = Self::decode_uncached(bytes)?;
+        key_cache::with(|c| c.insert(compressed, pk.clone()));
+        Ok(pk)
     }
     fn encode(&self) -> Vec<u8> {
         self.bytes.to_vec()

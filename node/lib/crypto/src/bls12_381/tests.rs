@@ -272,6 +272,74 @@ fn encodings_round_trip_and_reject_bad_input() {
     assert!(!format!("{k:?}").contains(&secret_hex[..16]));
 }
 
+/// Decoding the same compressed key twice validates it once: the second decoding comes from
+/// the process-wide cache and is the same key. Invalid bytes fail every time and are never
+/// cached; uncompressed keys bypass the cache.
+#[test]
+fn decoded_public_keys_are_cached_and_invalid_ones_are_not() {
+    let sk = SecretKey::generate(&mut StdRng::seed_from_u64(0xcace));
+    let pk = sk.public();
+    let bytes = *pk.as_bytes();
+    assert!(!key_cache::with(|c| c.contains(&bytes)));
+    let first = PublicKey::decode(&bytes).unwrap();
+    assert!(key_cache::with(|c| c.contains(&bytes)));
+    let second = PublicKey::decode(&bytes).unwrap();
+    assert_eq!(first, pk);
+    assert_eq!(second, pk);
+    // The cached copy carries the point, not just the bytes.
+    sk.sign(b"m").verify(b"m", &second).unwrap();
+
+    // Not on the curve or not in the subgroup: rejected twice, never cached.
+    let bad = (0..96)
+        .map(|i| {
+            let mut b = bytes;
+            b[95 - i] ^= 1;
+            b
+        })
+        .find(|b| PublicKey::decode_uncached(b).is_err())
+        .unwrap();
+    for _ in 0..2 {
+        assert!(matches!(
+            PublicKey::decode(&bad),
+            Err(ByteFmtError::Invalid { .. })
+        ));
+        assert!(!key_cache::with(|c| c.contains(&bad)));
+    }
+    assert!(PublicKey::decode(&INFINITY_PUBLIC_KEY).is_err());
+    assert!(!key_cache::with(|c| c.contains(&INFINITY_PUBLIC_KEY)));
+
+    // The uncompressed form is validated each time (and decodes to the same key).
+    let other = SecretKey::generate(&mut StdRng::seed_from_u64(0xcacf)).public();
+    let raw = min_sig::PublicKey::from_bytes(other.as_bytes())
+        .unwrap()
+        .serialize();
+    assert_eq!(PublicKey::decode(&raw).unwrap(), other);
+    assert!(!key_cache::with(|c| c.contains(other.as_bytes())));
+}
+
+/// The cache holds at most two generations; a key in use survives a flood of other keys.
+#[test]
+fn key_cache_is_bounded_and_keeps_keys_in_use() {
+    let mut rng = rng();
+    let keys: Vec<PublicKey> = (0..12)
+        .map(|_| SecretKey::generate(&mut rng).public())
+        .collect();
+    let mut cache = key_cache::KeyCache::new(2);
+    let hot = &keys[0];
+    cache.insert(*hot.as_bytes(), hot.clone());
+    for k in &keys[1..] {
+        cache.insert(*k.as_bytes(), k.clone());
+        assert!(cache.len() <= 4, "{}", cache.len());
+        // Used between every two insertions: never evicted.
+        assert_eq!(cache.get(hot.as_bytes()).as_ref(), Some(hot));
+    }
+    // Keys not used again are evicted after two generations.
+    assert!(!cache.contains(keys[1].as_bytes()));
+    assert!(cache.contains(keys[11].as_bytes()));
+    assert_eq!(cache.get(keys[2].as_bytes()), None);
+    const { assert!(key_cache::GENERATION * 2 <= 4096) };
+}
+
 proptest::proptest! {
     #[test]
     fn decoders_never_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..200)) {

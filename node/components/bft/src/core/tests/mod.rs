@@ -1,5 +1,6 @@
 //! Unit tests of the core: one replica driven by hand, with real signatures.
 
+mod checks;
 mod proposal;
 mod view;
 mod votes;
