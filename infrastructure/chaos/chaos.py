@@ -128,9 +128,10 @@ def stalled(b: zkc.Backend, nodes: List[int], settle: float, window: float) -> i
     """Checks that no block is finalized among `nodes` for `window` seconds (after `settle`
     seconds for blocks already in flight); returns the height they stay at."""
     time.sleep(settle)
-    h1 = top(b, nodes)
+    # Two polls each: a node slow to answer once must not lower the height seen.
+    h1 = max(top(b, nodes), top(b, nodes))
     time.sleep(window)
-    h2 = top(b, nodes)
+    h2 = max(top(b, nodes), top(b, nodes))
     if h2 > h1:
         raise Fail(f"blocks were finalized without a quorum: {h1} -> {h2}")
     return h2
@@ -142,6 +143,25 @@ def recover(b: zkc.Backend, r: Result, timeout: float = 120, nodes=None) -> None
     target = top(b) + 1
     r.recovery = wait_all_at(b, target, timeout, nodes, "after the heal, nodes")
     r.note(f"recovered in {r.recovery:.1f} s (every node at block {target})")
+
+
+def views(b: zkc.Backend, nodes) -> int:
+    """The highest replica view among `nodes` (validators)."""
+    vs = [v for i in nodes if (v := b.view(i)) is not None]
+    return max(vs) if vs else 0
+
+
+def rejoined(b: zkc.Backend, r: Result, restarted: List[int], view: int, since: float,
+             timeout: float = 60) -> None:
+    """Observation (not a check): how long after its restart each restarted validator's replica
+    reached `view` (the others' view at the restart), i.e. took part in consensus again.
+    Until then it only follows the chain by block sync."""
+    for v in restarted:
+        left = max(1.0, timeout - (time.monotonic() - since))
+        ok, _ = zkc.wait_until(lambda: (b.view(v) or 0) >= view, left, 0.5)
+        took = time.monotonic() - since
+        r.note(f"node{v} back in consensus (view >= {view}) {took:.1f} s after its restart"
+               if ok else f"node{v} not back in consensus (view < {view}) after {took:.0f} s")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -157,8 +177,10 @@ def s_kill_restart(b: zkc.Backend, r: Result, rng: random.Random) -> None:
     r.note(f"killed node{v} (SIGKILL) at block {r.before}")
     secs = progress(b, others, 5, 60, "without the killed validator, nodes")
     r.note(f"5 blocks finalized without it in {secs:.1f} s")
+    view, t0 = views(b, [i for i in range(b.validators) if i != v]), time.monotonic()
     b.start(v)
     recover(b, r)
+    rejoined(b, r, [v], view, t0)
 
 
 def s_stop_f(b: zkc.Backend, r: Result, rng: random.Random) -> None:
@@ -172,9 +194,11 @@ def s_stop_f(b: zkc.Backend, r: Result, rng: random.Random) -> None:
     r.note(f"stopped f={f} validator(s) {vs} at block {r.before}")
     secs = progress(b, others, 10, 90, f"with f={f} validators down, nodes")
     r.note(f"progress continues: 10 blocks in {secs:.1f} s")
+    view, t0 = views(b, [i for i in range(b.validators) if i not in vs]), time.monotonic()
     for v in vs:
         b.start(v)
     recover(b, r)
+    rejoined(b, r, vs, view, t0)
 
 
 def s_stop_f_plus_1(b: zkc.Backend, r: Result, rng: random.Random) -> None:
@@ -188,9 +212,11 @@ def s_stop_f_plus_1(b: zkc.Backend, r: Result, rng: random.Random) -> None:
     r.note(f"stopped f+1={f + 1} validators {vs} at block {r.before}")
     h = stalled(b, others, settle=3, window=15)
     r.note(f"no block finalized for 15 s (stays at {h})")
+    view, t0 = views(b, [i for i in range(b.validators) if i not in vs]), time.monotonic()
     for v in vs:
         b.start(v)
     recover(b, r)
+    rejoined(b, r, vs, view, t0)
 
 
 def s_isolate_validator(b: zkc.Backend, r: Result, rng: random.Random) -> None:

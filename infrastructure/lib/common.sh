@@ -2,7 +2,8 @@
 #
 # Binaries: taken from $ZKC_BIN_DIR if set (nothing is built), else built with
 # `cargo build --release -p zksync_consensus_tools --bins` into target/release (a no-op when
-# they are up to date). Set ZKC_NO_BUILD=1 to use target/release as it is.
+# they are up to date). ZKC_PROFILE=debug uses the dev profile (target/debug: what the test
+# suite already built) instead. Set ZKC_NO_BUILD=1 to use the target directory as it is.
 
 INFRA_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 REPO_DIR="$(cd "$INFRA_DIR/.." && pwd)"
@@ -19,10 +20,14 @@ ZKC_BINS=(node healthcheck dbcheck localnet_config)
 # Sets ZKC_BIN_DIR to a directory holding the release binaries, building them if needed.
 zkc_ensure_bins() {
   if [[ -z "${ZKC_BIN_DIR:-}" ]]; then
-    ZKC_BIN_DIR="$REPO_DIR/target/release"
+    local profile=(--release) dir=release
+    if [[ "${ZKC_PROFILE:-release}" == debug ]]; then
+      profile=() dir=debug
+    fi
+    ZKC_BIN_DIR="${CARGO_TARGET_DIR:-$REPO_DIR/target}/$dir"
     if [[ "${ZKC_NO_BUILD:-0}" != 1 ]]; then
-      log "building the release binaries (cargo build --release -p zksync_consensus_tools --bins)"
-      (cd "$REPO_DIR" && cargo build --release -p zksync_consensus_tools --bins) \
+      log "building the binaries (cargo build ${profile[*]} -p zksync_consensus_tools --bins)"
+      (cd "$REPO_DIR" && cargo build "${profile[@]}" -p zksync_consensus_tools --bins) \
         || die "cargo build failed"
     fi
   fi

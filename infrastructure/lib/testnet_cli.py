@@ -1,7 +1,6 @@
 """The Python half of `infrastructure/testnet.sh`: up, down, status of the Compose testnet."""
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -21,11 +20,10 @@ def backend() -> zkc.DockerBackend:
 
 
 def peers(b: zkc.DockerBackend, i: int):
-    try:
-        v = json.loads(zkc.http_get(b.rpc_addr(i), "/peers"))
-        return len(v.get("gossip_inbound", [])) + len(v.get("gossip_outbound", []))
-    except Exception:  # noqa: BLE001 - a status column
+    v = b.rpc(i, "peers")
+    if not isinstance(v, dict):
         return None
+    return len(v.get("gossip_inbound", [])) + len(v.get("gossip_outbound", []))
 
 
 def status(b: zkc.DockerBackend) -> int:

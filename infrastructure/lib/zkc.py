@@ -203,7 +203,19 @@ class Backend:
     def kill(self, i: int) -> None: ...
     def wipe(self, i: int) -> None: ...
     def running(self, i: int) -> bool: ...
-    def height(self, i: int) -> Optional[int]: ...
+    def rpc(self, i: int, method: str) -> Optional[dict]:
+        """The result of a JSON-RPC method of node i (None if it does not answer)."""
+
+    def height(self, i: int) -> Optional[int]:
+        """The last block node i holds."""
+        r = self.rpc(i, "last_committed_block")
+        return r.get("last_committed_block") if isinstance(r, dict) else None
+
+    def view(self, i: int) -> Optional[int]:
+        """The view of node i's replica (0 for a full node)."""
+        r = self.rpc(i, "last_view")
+        return r.get("last_view") if isinstance(r, dict) else None
+
     def metrics(self, i: int) -> Optional[str]: ...
     def logs(self, i: int, lines: int = 30) -> str: ...
 
@@ -375,19 +387,18 @@ class DockerBackend(Backend):
                    "--addr", "127.0.0.1:3055", *args], check=False, timeout=10)
         return res.stdout if res.returncode == 0 else None
 
-    def height(self, i: int) -> Optional[int]:
+    def rpc(self, i: int, method: str) -> Optional[dict]:
         try:
-            body = http_get(self.rpc_addr(i), "/last_committed_block")
-            return json.loads(body)["last_committed_block"]
-        except (OSError, ValueError, KeyError, urllib.error.URLError):
+            return json.loads(http_get(self.rpc_addr(i), f"/{method}"))
+        except (OSError, ValueError, urllib.error.URLError):
             pass
         if i in self.isolated and self.running(i):
             # Off the network its published ports are gone: ask from inside.
-            out = self._exec_tool(i, "--call", "last_committed_block")
+            out = self._exec_tool(i, "--call", method)
             if out:
                 try:
-                    return json.loads(out)["last_committed_block"]
-                except (ValueError, KeyError):
+                    return json.loads(out)
+                except ValueError:
                     return None
         return None
 
@@ -499,7 +510,7 @@ class ProcessBackend(Backend):
         self.blackholes: List[tuple] = []
         self.isolated: set = set()
         self.namespaces: List[str] = []
-        self.rpc: List[str] = []
+        self.rpc_addrs: List[str] = []
         self.metric_addrs: List[str] = []
 
     def ns(self, i: int) -> str:
@@ -540,7 +551,7 @@ class ProcessBackend(Backend):
             public = listen
             rpc = [f"127.0.0.1:{free_port()}" for _ in range(self.n)]
             met = [f"127.0.0.1:{free_port()}" for _ in range(self.n)]
-        self.rpc, self.metric_addrs = rpc, met
+        self.rpc_addrs, self.metric_addrs = rpc, met
         gen_configs(os.path.join(self.bin_dir, "localnet_config"), self.workdir / "configs",
                     self.n, self.validators, listen=listen, public=public, rpc=rpc,
                     metrics=met, payload_size=payload_size,
@@ -610,21 +621,20 @@ class ProcessBackend(Backend):
         shutil.rmtree(self.workdir, ignore_errors=True)
 
     def _tool(self, i: int, *args: str) -> Optional[str]:
-        cmd = self._wrap(i, [os.path.join(self.bin_dir, "healthcheck"), "--addr", self.rpc[i],
-                             *args])
+        cmd = self._wrap(i, [os.path.join(self.bin_dir, "healthcheck"), "--addr",
+                             self.rpc_addrs[i], *args])
         res = run(cmd, check=False, timeout=10)
         return res.stdout if res.returncode == 0 else None
 
-    def height(self, i: int) -> Optional[int]:
+    def rpc(self, i: int, method: str) -> Optional[dict]:
         if not self.running(i):
             return None
         try:
             if self.net == "netns":
-                out = self._tool(i, "--call", "last_committed_block")
-                return json.loads(out)["last_committed_block"] if out else None
-            return json.loads(http_get(self.rpc[i], "/last_committed_block"))[
-                "last_committed_block"]
-        except (OSError, ValueError, KeyError, urllib.error.URLError):
+                out = self._tool(i, "--call", method)
+                return json.loads(out) if out else None
+            return json.loads(http_get(self.rpc_addrs[i], f"/{method}"))
+        except (OSError, ValueError, urllib.error.URLError):
             return None
 
     def metrics(self, i: int) -> Optional[str]:
