@@ -50,7 +50,8 @@ pub struct Config {
 pub struct Tuning {
     /// Keepalive ping period (`None`: no pings). Default 10 s.
     pub ping_timeout: Option<time::Duration>,
-    /// Blocks fetched at once by block sync. Default 20.
+    /// Blocks fetched at once by block sync (the reference uses 20). Default 64. Memory held by
+    /// sync is at most this many blocks of `max_payload_size`.
     pub max_block_queue_size: usize,
     /// Rate of accepted TCP connections. Default burst 10, one per 100 ms.
     pub tcp_accept_rate: limiter::Rate,
@@ -66,7 +67,7 @@ impl Default for Tuning {
     fn default() -> Self {
         Self {
             ping_timeout: Some(time::Duration::from_secs(10)),
-            max_block_queue_size: 20,
+            max_block_queue_size: 64,
             tcp_accept_rate: limiter::Rate {
                 burst: 10,
                 refresh: time::Duration::from_millis(100),

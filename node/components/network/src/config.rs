@@ -80,6 +80,7 @@ pub struct Config {
     /// Largest transaction accepted from a peer.
     pub max_tx_size: usize,
     /// How many missing blocks may be fetched at once (bounds the memory of block sync).
+    /// Default 64 (the reference uses 20).
     pub max_block_queue_size: usize,
     /// Rate of accepted TCP connections (default: burst 10, one per 100 ms).
     pub tcp_accept_rate: limiter::Rate,
@@ -133,7 +134,7 @@ impl Config {
             gossip: GossipConfig::default(),
             max_block_size: max_payload_size.saturating_add(zksync_protobuf::kB),
             max_tx_size: 10 * zksync_protobuf::kB,
-            max_block_queue_size: 20,
+            max_block_queue_size: 64,
             tcp_accept_rate: limiter::Rate {
                 burst: 10,
                 refresh: time::Duration::from_millis(100),

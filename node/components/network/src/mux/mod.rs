@@ -10,7 +10,8 @@
 //!   streams against the peer's client streams); both sides derive the same ids.
 //! - Frames: see [`header`]. A frame kind `11`, or an id beyond the allocated ones, is a
 //!   protocol error that ends the connection (never a crash).
-//! - Each reusable stream loops: CLOSE; a rate-limiter permit; then the server sends OPEN when a
+//! - Each reusable stream loops: CLOSE; a permit from the token bucket its capability shares
+//!   with its other streams; then the server sends OPEN when a
 //!   local server is ready and waits for the client's OPEN, while the client waits for the
 //!   server's OPEN, then for a local call, then sends OPEN; frames that arrive while waiting for
 //!   OPEN are stale and dropped; the transient stream is handed over until both halves are
@@ -311,20 +312,25 @@ impl Mux {
             ctx::Error::Canceled(_) => MuxError::Canceled,
             ctx::Error::Internal(e) => MuxError::Handshake(e),
         })?;
-        let mut streams: Vec<(StreamKind, u16, Arc<StreamQueue>)> = vec![];
+        let mut streams: Vec<(StreamKind, u16, Arc<StreamQueue>, usize)> = vec![];
+        // One token bucket per capability and direction, shared by all its streams: the
+        // connection as a whole keeps to the rate however many streams the RPC has.
+        let mut limiters: Vec<limiter::Limiter> = vec![];
         for (kind, queues, peer_caps) in [
             (StreamKind::Accept, &self.accept, &peer.connect),
             (StreamKind::Connect, &self.connect, &peer.accept),
         ] {
             let mut next = 0u16;
             for (cap, n) in allocate(queues, peer_caps) {
+                let queue = &queues[&cap];
+                limiters.push(limiter::Limiter::new(queue.rate));
                 for _ in 0..n {
-                    streams.push((kind, next, queues[&cap].clone()));
+                    streams.push((kind, next, queue.clone(), limiters.len() - 1));
                     next += 1;
                 }
             }
         }
-        let counts = |kind| streams.iter().filter(|(k, _, _)| *k == kind).count();
+        let counts = |kind| streams.iter().filter(|(k, ..)| *k == kind).count();
         let (n_accept, n_connect) = (counts(StreamKind::Accept), counts(StreamKind::Connect));
         let cfg = &self.cfg;
         let read_bytes = Arc::new(Semaphore::new(cfg.read_buffer_size as usize));
@@ -340,18 +346,18 @@ impl Mux {
         let (out_send, mut out_recv) = channel::unbounded::<OutFrame>();
         let mut inbound_senders = BTreeMap::new();
         scope::run!(ctx, |ctx, s| async {
-            for (kind, id, queue) in &streams {
+            for (kind, id, queue, limiter) in &streams {
                 let (send, recv) = channel::unbounded();
                 inbound_senders.insert((*kind, *id), send);
                 let (out, wb) = (out_send.clone(), write_buffer.clone());
-                let limiter = limiter::Limiter::new(queue.rate);
+                let limiter = &limiters[*limiter];
                 s.spawn_bg(async move {
                     run_stream(
                         ctx,
                         *kind,
                         *id,
                         queue,
-                        &limiter,
+                        limiter,
                         out,
                         wb,
                         cfg.write_frame_size,

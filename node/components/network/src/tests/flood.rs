@@ -93,8 +93,6 @@ fn get_block_flood_is_throttled_and_the_honest_peer_still_syncs() {
 /// The get_block rate (burst 10, one per 100 ms) bounds the calls of one connection: with the
 /// clock standing still, a flooder gets exactly `burst` calls served.
 #[test]
-#[ignore = "bug: mux/mod.rs creates one rate limiter per reusable stream instead of one per \
-            capability, so a connection gets INFLIGHT (5) times the configured rate"]
 fn get_block_rate_bounds_a_connection_as_a_whole() {
     testonly::run_test(|ctx, _| async move {
         let ctx = &ctx;
