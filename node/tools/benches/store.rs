@@ -56,7 +56,7 @@ fn blocks(payload_size: usize) -> (Genesis, Vec<Block>) {
             };
             let mut qc = CommitQC::new(msg, &schedule);
             for i in 0..5 {
-                qc.add_verified(i, &sig);
+                qc.add_verified(i, &sig).unwrap();
             }
             Block::Final(FinalBlock {
                 payload,

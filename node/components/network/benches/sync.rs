@@ -70,7 +70,8 @@ fn chain(setup: &Setup, count: u64) -> Vec<Block> {
                 let mut qc = CommitQC::new(msg.clone(), schedule);
                 for k in &setup.keys {
                     let sig = k.sign_msg(msg.clone()).sig;
-                    qc.add_verified(schedule.index(&k.public()).unwrap(), &sig);
+                    qc.add_verified(schedule.index(&k.public()).unwrap(), &sig)
+                        .unwrap();
                 }
                 Block::Final(FinalBlock {
                     payload,

@@ -20,7 +20,7 @@ fn committee(rng: &mut StdRng, n: usize) -> (Vec<bls12_381::SecretKey>, Vec<bls1
 /// A commit certificate in miniature: `n` signatures over one 32-byte hash, aggregated.
 fn qc(sks: &[bls12_381::SecretKey], msg: &[u8]) -> bls12_381::AggregateSignature {
     let sigs: Vec<_> = sks.iter().map(|k| k.sign(msg)).collect();
-    bls12_381::AggregateSignature::aggregate(&sigs)
+    bls12_381::AggregateSignature::aggregate(&sigs).expect("signatures made here are valid points")
 }
 
 fn bls(c: &mut Criterion) {
@@ -71,7 +71,7 @@ fn bls(c: &mut Criterion) {
         .enumerate()
         .map(|(i, k)| k.sign(&msgs[i % 10]))
         .collect();
-    let tagg = bls12_381::AggregateSignature::aggregate(&tsigs);
+    let tagg = bls12_381::AggregateSignature::aggregate(&tsigs).expect("valid points");
     c.bench_function("bls/timeout_qc_verify_100_signers_10_msgs", |b| {
         b.iter(|| {
             tagg.verify(

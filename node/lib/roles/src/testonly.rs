@@ -42,7 +42,9 @@ random!(Signature, |rng| rng
 random!(AggregateSignature, |rng| {
     let mut agg = AggregateSignature::default();
     for _ in 0..rng.random_range(0..3) {
-        agg.0.add(&rng.random::<Signature>().0);
+        agg.0
+            .add(&rng.random::<Signature>().0)
+            .expect("a signature made locally is a valid point");
     }
     agg
 });

@@ -152,7 +152,9 @@ impl Replica {
         }
         let mut qc = CommitQC::new(m.msg.clone(), &self.params.schedule);
         for (i, (sig, _)) in &set.votes {
-            qc.add_verified(*i, sig);
+            // Every vote left in the set passed `check_votes`, so its signature is a point.
+            qc.add_verified(*i, sig)
+                .map_err(|_| Rejection::BadSignature)?;
         }
         // Competing votes of this view are useless now (the reference drops them too).
         self.votes.commits.remove(&v);
@@ -184,7 +186,9 @@ impl Replica {
             .timeouts
             .entry(v)
             .or_insert_with(|| TimeoutQC::new(view));
-        qc.add_verified(&m, i, &schedule);
+        // The signature was checked above (or is this replica's own, made locally).
+        qc.add_verified(&m, i, &schedule)
+            .map_err(|_| Rejection::BadSignature)?;
         if qc.weight(&schedule) < schedule.quorum_threshold() {
             return Ok(());
         }

@@ -5,21 +5,19 @@ use std::collections::BTreeMap;
 use blst::min_sig;
 
 use super::{
-    Error, INFINITY_SIGNATURE, PublicKey, SIG_DST, Signature, bytes_identity, check,
-    decode_signature, sum_public_keys,
+    Error, INFINITY_SIGNATURE, PublicKey, SIG_DST, Signature, bytes_identity, decode_lazy,
+    lazy::LazyG1, pairing, sum_public_keys,
 };
 use crate::{ByteFmt, ByteFmtError, fmt::text_fmt_with_prefix};
 
 use std::{cmp::Ordering, fmt, hash};
 
-/// The sum of signatures (G1 points). The empty aggregate is the identity.
+/// The sum of signatures (G1 points). The empty aggregate is the identity. A received
+/// aggregate is decoded and validated on first use, like [`Signature`].
 #[derive(Clone)]
-pub struct AggregateSignature {
-    sig: min_sig::Signature,
-    bytes: [u8; 48],
-}
+pub struct AggregateSignature(LazyG1);
 
-bytes_identity!(AggregateSignature, bytes);
+bytes_identity!(AggregateSignature, as_bytes());
 
 impl Default for AggregateSignature {
     fn default() -> Self {
@@ -30,46 +28,42 @@ impl Default for AggregateSignature {
 impl AggregateSignature {
     /// The empty aggregate (the identity of G1: `0xc0` then 47 zero bytes).
     pub fn identity() -> Self {
-        Self {
-            // The identity is a valid compressed point.
-            sig: min_sig::Signature::from_bytes(&INFINITY_SIGNATURE).expect("identity point"),
-            bytes: INFINITY_SIGNATURE,
-        }
+        Self(LazyG1::from_bytes(INFINITY_SIGNATURE))
     }
 
-    /// Adds a signature.
-    pub fn add(&mut self, sig: &Signature) {
-        let mut agg = min_sig::AggregateSignature::from_signature(&self.sig);
-        // Inputs are valid points: no group check.
-        let _ = agg.add_signature(sig.blst(), false);
-        self.sig = agg.to_signature();
-        self.bytes = self.sig.compress();
+    /// Adds a signature. Fails, leaving the aggregate unchanged, if either is not a valid
+    /// point (only possible for received bytes that were never verified).
+    pub fn add(&mut self, sig: &Signature) -> Result<(), Error> {
+        let mut agg = min_sig::AggregateSignature::from_signature(self.blst()?);
+        // Valid points: no group check.
+        agg.add_signature(sig.blst()?, false)
+            .map_err(|_| Error::InvalidPoint)?;
+        self.0 = LazyG1::from_point(agg.to_signature());
+        Ok(())
     }
 
-    /// The aggregate of `sigs`.
-    pub fn aggregate<'a>(sigs: impl IntoIterator<Item = &'a Signature>) -> Self {
+    /// The aggregate of `sigs` ([`Error::InvalidPoint`] if one of them is not a point).
+    pub fn aggregate<'a>(sigs: impl IntoIterator<Item = &'a Signature>) -> Result<Self, Error> {
         let mut sigs = sigs.into_iter();
         let Some(first) = sigs.next() else {
-            return Self::identity();
+            return Ok(Self::identity());
         };
-        let mut agg = min_sig::AggregateSignature::from_signature(first.blst());
+        let mut agg = min_sig::AggregateSignature::from_signature(first.blst()?);
         for sig in sigs {
-            let _ = agg.add_signature(sig.blst(), false);
+            agg.add_signature(sig.blst()?, false)
+                .map_err(|_| Error::InvalidPoint)?;
         }
-        let sig = agg.to_signature();
-        Self {
-            bytes: sig.compress(),
-            sig,
-        }
+        Ok(Self(LazyG1::from_point(agg.to_signature())))
     }
 
-    pub(crate) fn blst(&self) -> &min_sig::Signature {
-        &self.sig
+    /// The point, validated ([`Error::InvalidPoint`] if the bytes are not one).
+    pub(crate) fn blst(&self) -> Result<&min_sig::Signature, Error> {
+        self.0.point()
     }
 
     /// The compressed encoding.
     pub fn as_bytes(&self) -> &[u8; 48] {
-        &self.bytes
+        self.0.bytes()
     }
 
     /// Verifies the aggregate over `(message, public key)` pairs, exactly as the reference
@@ -92,11 +86,7 @@ impl AggregateSignature {
             msgs.push(msg);
             pks.push(sum_public_keys(group)?);
         }
-        let pk_refs: Vec<&min_sig::PublicKey> = pks.iter().collect();
-        check(
-            self.sig
-                .aggregate_verify(false, &msgs, SIG_DST, &pk_refs, false),
-        )
+        pairing::verify(self.blst()?, SIG_DST, msgs.into_iter().zip(&pks))
     }
 
     /// Verifies the aggregate of signatures by `pks` over one message `msg`, with a single
@@ -108,23 +98,17 @@ impl AggregateSignature {
         pks: impl IntoIterator<Item = &'a PublicKey>,
     ) -> Result<(), Error> {
         let pk = sum_public_keys(pks)?;
-        check(
-            self.sig
-                .aggregate_verify(false, &[msg], SIG_DST, &[&pk], false),
-        )
+        pairing::verify(self.blst()?, SIG_DST, [(msg, &pk)])
     }
 }
 
 impl ByteFmt for AggregateSignature {
+    /// 48 bytes compressed (checked on first use) or 96 uncompressed (checked now).
     fn decode(bytes: &[u8]) -> Result<Self, ByteFmtError> {
-        let sig = decode_signature(bytes, "aggregate signature")?;
-        Ok(Self {
-            bytes: sig.compress(),
-            sig,
-        })
+        Ok(Self(decode_lazy(bytes, "aggregate signature")?))
     }
     fn encode(&self) -> Vec<u8> {
-        self.bytes.to_vec()
+        self.as_bytes().to_vec()
     }
 }
 

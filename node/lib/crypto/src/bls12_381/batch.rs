@@ -9,7 +9,7 @@
 use blst::{blst_scalar, min_sig};
 use rand::Rng;
 
-use super::{AggregateSignature, Error, PublicKey, SIG_DST, check, sum_public_keys};
+use super::{AggregateSignature, Error, PublicKey, SIG_DST, check, pairing, sum_public_keys};
 
 struct Entry {
     msg: Vec<u8>,
@@ -20,8 +20,9 @@ struct Entry {
 /// Entries to verify together.
 #[derive(Default)]
 pub struct BatchVerifier {
-    /// In insertion order; `None` for an entry whose keys summed to the identity.
-    entries: Vec<Option<Entry>>,
+    /// In insertion order; the error for an entry that cannot verify (keys summing to the
+    /// identity, or a signature that is not a point).
+    entries: Vec<Result<Entry, Error>>,
 }
 
 impl std::fmt::Debug for BatchVerifier {
@@ -55,10 +56,12 @@ impl BatchVerifier {
         pks: impl IntoIterator<Item = &'a PublicKey>,
         sig: &AggregateSignature,
     ) {
-        let entry = sum_public_keys(pks).ok().map(|pk| Entry {
-            msg: msg.to_vec(),
-            pk,
-            sig: *sig.blst(),
+        let entry = sum_public_keys(pks).and_then(|pk| {
+            Ok(Entry {
+                msg: msg.to_vec(),
+                pk,
+                sig: *sig.blst()?,
+            })
         });
         self.entries.push(entry);
     }
@@ -67,7 +70,7 @@ impl BatchVerifier {
     pub fn verify(&self, rng: &mut (impl Rng + ?Sized)) -> Result<(), Error> {
         let mut entries = Vec::with_capacity(self.entries.len());
         for e in &self.entries {
-            entries.push(e.as_ref().ok_or(Error::IdentityPublicKey)?);
+            entries.push(e.as_ref().map_err(Clone::clone)?);
         }
         if entries.is_empty() {
             return Ok(());
@@ -93,16 +96,12 @@ impl BatchVerifier {
 
     /// Indices (in insertion order) of the entries that do not verify on their own.
     pub fn find_invalid(&self) -> Vec<usize> {
-        let valid = |e: &Entry| {
-            let res = e
-                .sig
-                .aggregate_verify(false, &[e.msg.as_slice()], SIG_DST, &[&e.pk], false);
-            check(res).is_ok()
-        };
+        let valid =
+            |e: &Entry| pairing::verify(&e.sig, SIG_DST, [(e.msg.as_slice(), &e.pk)]).is_ok();
         self.entries
             .iter()
             .enumerate()
-            .filter(|(_, e)| !e.as_ref().is_some_and(valid))
+            .filter(|(_, e)| !e.as_ref().is_ok_and(valid))
             .map(|(i, _)| i)
             .collect()
     }

@@ -24,12 +24,16 @@ fn check_range(
     if votes.is_empty() {
         return;
     }
-    let agg = AggregateSignature::aggregate(votes.iter().map(|(_, s)| *s));
-    match agg.verify_same_message(msg, votes.iter().map(|(k, _)| *k)) {
+    let res = AggregateSignature::aggregate(votes.iter().map(|(_, s)| *s))
+        .and_then(|agg| agg.verify_same_message(msg, votes.iter().map(|(k, _)| *k)));
+    match res {
         Ok(()) => {}
         Err(_) if votes.len() == 1 => bad.push(offset),
-        // Includes keys summing to the identity: splitting separates them.
-        Err(Error::BadSignature | Error::IdentityPublicKey | Error::Empty) => {
+        // Includes keys summing to the identity and signatures that are not points:
+        // splitting separates them.
+        Err(
+            Error::BadSignature | Error::IdentityPublicKey | Error::Empty | Error::InvalidPoint,
+        ) => {
             let mid = votes.len() / 2;
             check_range(msg, &votes[..mid], offset, bad);
             check_range(msg, &votes[mid..], offset + mid, bad);

@@ -4,7 +4,8 @@
 //! Validity is checked once, at construction: decoded public keys are checked to be in the
 //! subgroup and not the identity, decoded signatures to be in the subgroup (the identity is
 //! allowed, as in the reference). Sums of valid points stay in the subgroup, so verification
-//! skips the repeated group checks that `blst` would otherwise do on every call; the one
+//! skips the repeated group checks that `blst` would otherwise do on every call (and runs on
+//! the calling thread, see `pairing`); the one
 //! property a sum can lose, not being the identity, is checked explicitly for summed keys.
 //! Validating a public key is a deterministic function of its bytes and validators' keys repeat
 //! in every message, so a compressed key is validated once per process: later decodings of the
@@ -19,11 +20,14 @@ use blst::{BLST_ERROR, min_sig};
 use rand::Rng;
 
 use crate::{ByteFmt, ByteFmtError, fmt::text_fmt_with_prefix};
+use lazy::LazyG1;
 
 mod aggregate;
 mod batch;
 mod bisect;
 mod key_cache;
+mod lazy;
+mod pairing;
 #[cfg(test)]
 mod tests;
 
@@ -60,6 +64,10 @@ pub enum Error {
     /// Nothing to verify (an aggregate over no message is rejected).
     #[error("empty signature set")]
     Empty,
+    /// The signature's bytes do not encode a point of the subgroup (found when it is first
+    /// used: received signatures are decoded lazily).
+    #[error("signature is not a valid point of the subgroup")]
+    InvalidPoint,
 }
 
 fn bls_err(what: &'static str, err: BLST_ERROR) -> ByteFmtError {
@@ -161,11 +169,7 @@ impl PublicKey {
 
     /// Checks a proof of possession of this key.
     pub fn verify_pop(&self, pop: &ProofOfPossession) -> Result<(), Error> {
-        check(
-            pop.0
-                .sig
-                .verify(false, &self.bytes, POP_DST, &[], &self.pk, false),
-        )
+        pairing::verify(pop.0.blst()?, POP_DST, [(&self.bytes[..], &self.pk)])
     }
 }
 
@@ -261,34 +265,38 @@ impl ByteFmt for PublicKey {
 
 text_fmt_with_prefix!(PublicKey, "validator:public:bls12_381:");
 
-/// A signature: a G1 point in the subgroup.
+/// A signature: a G1 point in the subgroup. A received signature is decoded and validated
+/// on first use (see `lazy`): until then it is its 48 compressed bytes.
 #[derive(Clone)]
-pub struct Signature {
-    sig: min_sig::Signature,
-    bytes: [u8; 48],
-}
+pub struct Signature(LazyG1);
 
 impl Signature {
     fn from_blst(sig: min_sig::Signature) -> Self {
-        Self {
-            bytes: sig.compress(),
-            sig,
-        }
+        Self(LazyG1::from_point(sig))
     }
 
-    pub(crate) fn blst(&self) -> &min_sig::Signature {
-        &self.sig
+    /// The point, validated ([`Error::InvalidPoint`] if the bytes are not one).
+    pub(crate) fn blst(&self) -> Result<&min_sig::Signature, Error> {
+        self.0.point()
     }
 
     /// Checks the signature of `pk` over `msg`.
     pub fn verify(&self, msg: &[u8], pk: &PublicKey) -> Result<(), Error> {
-        // Both points were validated at construction.
-        check(self.sig.verify(false, msg, SIG_DST, &[], &pk.pk, false))
+        pairing::verify(self.blst()?, SIG_DST, [(msg, &pk.pk)])
     }
 
     /// The compressed encoding.
     pub fn as_bytes(&self) -> &[u8; 48] {
-        &self.bytes
+        self.0.bytes()
+    }
+}
+
+/// Decodes a signature or an aggregate: 48 compressed bytes are kept for a later check (see
+/// `lazy`); the 96-byte uncompressed form is validated now and kept compressed.
+pub(crate) fn decode_lazy(bytes: &[u8], what: &'static str) -> Result<LazyG1, ByteFmtError> {
+    match <[u8; 48]>::try_from(bytes) {
+        Ok(compressed) => Ok(LazyG1::from_bytes(compressed)),
+        Err(_) => Ok(LazyG1::from_point(decode_signature(bytes, what)?)),
     }
 }
 
@@ -307,11 +315,12 @@ pub(crate) fn decode_signature(
 }
 
 impl ByteFmt for Signature {
+    /// 48 bytes compressed (checked on first use) or 96 uncompressed (checked now).
     fn decode(bytes: &[u8]) -> Result<Self, ByteFmtError> {
-        Ok(Self::from_blst(decode_signature(bytes, "signature")?))
+        Ok(Self(decode_lazy(bytes, "signature")?))
     }
     fn encode(&self) -> Vec<u8> {
-        self.bytes.to_vec()
+        self.as_bytes().to_vec()
     }
 }
 
@@ -349,13 +358,13 @@ macro_rules! bytes_identity {
 }
 pub(crate) use bytes_identity;
 
-bytes_identity!(Signature, bytes);
+bytes_identity!(Signature, as_bytes());
 
 /// A proof of possession of a secret key (a signature under [`POP_DST`]).
 #[derive(Clone)]
 pub struct ProofOfPossession(Signature);
 
-bytes_identity!(ProofOfPossession, 0.bytes);
+bytes_identity!(ProofOfPossession, 0.as_bytes());
 
 impl ByteFmt for ProofOfPossession {
     fn decode(bytes: &[u8]) -> Result<Self, ByteFmtError> {
@@ -365,7 +374,7 @@ impl ByteFmt for ProofOfPossession {
         )?)))
     }
     fn encode(&self) -> Vec<u8> {
-        self.0.bytes.to_vec()
+        self.0.as_bytes().to_vec()
     }
 }
 

@@ -108,13 +108,13 @@ fn aggregate_verification_matches_reference_rules() {
             (m, k.public(), k.sign(m))
         })
         .collect();
-    let agg = AggregateSignature::aggregate(signed.iter().map(|(_, _, s)| s));
+    let agg = AggregateSignature::aggregate(signed.iter().map(|(_, _, s)| s)).unwrap();
     agg.verify(signed.iter().map(|(m, pk, _)| (*m, pk)))
         .unwrap();
     // Incremental aggregation gives the same point.
     let mut inc = AggregateSignature::identity();
     for (_, _, s) in &signed {
-        inc.add(s);
+        inc.add(s).unwrap();
     }
     assert_eq!(inc, agg);
     // A wrong message or a missing signer fails.
@@ -130,7 +130,7 @@ fn aggregate_verification_matches_reference_rules() {
 
     // Same-message fast path: one pairing check for a quorum of votes.
     let votes: Vec<Signature> = ks.iter().map(|k| k.sign(b"vote")).collect();
-    let agg = AggregateSignature::aggregate(&votes);
+    let agg = AggregateSignature::aggregate(&votes).unwrap();
     let pks: Vec<PublicKey> = ks.iter().map(SecretKey::public).collect();
     agg.verify_same_message(b"vote", &pks).unwrap();
     agg.verify(pks.iter().map(|pk| (&b"vote"[..], pk))).unwrap();
@@ -166,7 +166,7 @@ fn keys_summing_to_identity_are_rejected() {
     let k = &keys()[0];
     let neg = SecretKey::decode(&negate_scalar(&ByteFmt::encode(k))).unwrap();
     let msg = b"rogue";
-    let agg = AggregateSignature::aggregate([&k.sign(msg), &neg.sign(msg)]);
+    let agg = AggregateSignature::aggregate([&k.sign(msg), &neg.sign(msg)]).unwrap();
     let pks = [k.public(), neg.public()];
     assert_eq!(
         agg.verify_same_message(msg, &pks),
@@ -193,7 +193,8 @@ fn batch_verification_accepts_valid_and_finds_forgeries() {
         .map(|i| {
             let msg = i.to_be_bytes().to_vec();
             let agg =
-                AggregateSignature::aggregate(&ks.iter().map(|k| k.sign(&msg)).collect::<Vec<_>>());
+                AggregateSignature::aggregate(&ks.iter().map(|k| k.sign(&msg)).collect::<Vec<_>>())
+                    .unwrap();
             (msg, agg)
         })
         .collect();
@@ -315,6 +316,67 @@ fn decoded_public_keys_are_cached_and_invalid_ones_are_not() {
         .serialize();
     assert_eq!(PublicKey::decode(&raw).unwrap(), other);
     assert!(!key_cache::with(|c| c.contains(other.as_bytes())));
+}
+
+/// A received signature is kept as bytes until used: 48 bytes that are not a point decode
+/// (and re-encode unchanged), and every use of them fails with `InvalidPoint`, never with a
+/// panic or a wrong success. The uncompressed form is still checked at decoding.
+#[test]
+fn signatures_are_validated_on_first_use() {
+    let ks = keys();
+    let msg = b"lazy";
+    let good = ks[0].sign(msg);
+    // Flip bits of a valid encoding until it is no longer a point of the subgroup.
+    let bad_bytes = (0..48)
+        .map(|i| {
+            let mut b = *good.as_bytes();
+            b[47 - i] ^= 1;
+            b
+        })
+        .find(|b| min_sig::Signature::sig_validate(b, false).is_err())
+        .unwrap();
+    let bad = Signature::decode(&bad_bytes).unwrap();
+    assert_eq!(ByteFmt::encode(&bad), bad_bytes.to_vec());
+    assert_ne!(bad, good);
+    for _ in 0..2 {
+        // The outcome is remembered, not recomputed into something else.
+        assert_eq!(bad.verify(msg, &ks[0].public()), Err(Error::InvalidPoint));
+    }
+    assert!(matches!(
+        AggregateSignature::aggregate([&good, &bad]),
+        Err(Error::InvalidPoint)
+    ));
+    let mut agg = AggregateSignature::identity();
+    assert_eq!(agg.add(&bad), Err(Error::InvalidPoint));
+    // A failed add leaves the aggregate as it was.
+    assert_eq!(agg, AggregateSignature::identity());
+    let bad_agg = AggregateSignature::decode(&bad_bytes).unwrap();
+    assert_eq!(
+        bad_agg.verify_same_message(msg, [&ks[0].public()]),
+        Err(Error::InvalidPoint)
+    );
+    // Bisection names the signer whose signature is not a point, and only it.
+    let pks: Vec<_> = ks.iter().map(SecretKey::public).collect();
+    let sigs: Vec<_> = ks.iter().map(|k| k.sign(msg)).collect();
+    let mut votes: Vec<_> = pks.iter().zip(&sigs).collect();
+    votes[3].1 = &bad;
+    assert_eq!(find_invalid_same_message(msg, &votes), vec![3]);
+    // The batch verifier fails on it and names it.
+    let mut batch = BatchVerifier::new();
+    batch.push(
+        msg,
+        [&pks[0]],
+        &AggregateSignature::aggregate([&good]).unwrap(),
+    );
+    batch.push(msg, [&pks[0]], &bad_agg);
+    assert_eq!(batch.verify(&mut rng()), Err(Error::InvalidPoint));
+    assert_eq!(batch.find_invalid(), vec![1]);
+    // 96 bytes (uncompressed) are validated when decoded.
+    let mut raw = min_sig::Signature::from_bytes(good.as_bytes())
+        .unwrap()
+        .serialize();
+    raw[95] ^= 1;
+    assert!(Signature::decode(&raw).is_err());
 }
 
 /// The cache holds at most two generations; a key in use survives a flood of other keys.

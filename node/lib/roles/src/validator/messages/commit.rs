@@ -144,17 +144,21 @@ impl CommitQC {
         vote.msg
             .verify(genesis, epoch)
             .map_err(CommitQCAddError::InvalidMessage)?;
-        self.add_verified(i, &vote.sig);
-        Ok(())
+        self.add_verified(i, &vote.sig)
     }
 
     /// Adds the signature of schedule index `i`, already verified by the caller (for callers
-    /// that check many votes at once). Does nothing if `i` is already in.
-    pub fn add_verified(&mut self, i: usize, sig: &Signature) {
+    /// that check many votes at once). Does nothing if `i` is already in. Fails, changing
+    /// nothing, only if `sig` is not a valid point, i.e. was not verified after all.
+    pub fn add_verified(&mut self, i: usize, sig: &Signature) -> Result<(), CommitQCAddError> {
         if !self.signers.get(i) && i < self.signers.len() {
+            self.signature
+                .0
+                .add(&sig.0)
+                .map_err(|_| CommitQCAddError::BadSignature)?;
             self.signers.set(i);
-            self.signature.0.add(&sig.0);
         }
+        Ok(())
     }
 
     /// Checks everything but the signature: view, signer set size, quorum weight.

@@ -190,12 +190,7 @@ impl TimeoutQC {
         vote.msg
             .verify(genesis, epoch, schedule)
             .map_err(TimeoutQCAddError::InvalidMessage)?;
-        self.map
-            .entry(vote.msg.clone())
-            .or_insert_with(|| Signers::new(schedule.len()))
-            .set(i);
-        self.signature.0.add(&vote.sig.0);
-        Ok(())
+        self.add_verified(vote, i, schedule)
     }
 
     /// Total weight of all signers.
@@ -231,16 +226,26 @@ impl TimeoutQC {
     }
 
     /// Adds a vote of schedule index `i` whose signature and message the caller has already
-    /// checked. Does nothing if `i` already signed a vote of this certificate.
-    pub fn add_verified(&mut self, vote: &Signed<ReplicaTimeout>, i: usize, schedule: &Schedule) {
+    /// checked. Does nothing if `i` already signed a vote of this certificate. Fails, changing
+    /// nothing, only if the signature is not a valid point, i.e. was not verified after all.
+    pub fn add_verified(
+        &mut self,
+        vote: &Signed<ReplicaTimeout>,
+        i: usize,
+        schedule: &Schedule,
+    ) -> Result<(), TimeoutQCAddError> {
         if i >= schedule.len() || self.has_signer(i) {
-            return;
+            return Ok(());
         }
+        self.signature
+            .0
+            .add(&vote.sig.0)
+            .map_err(|_| TimeoutQCAddError::BadSignature)?;
         self.map
             .entry(vote.msg.clone())
             .or_insert_with(|| Signers::new(schedule.len()))
             .set(i);
-        self.signature.0.add(&vote.sig.0);
+        Ok(())
     }
 
     /// Fully verifies the certificate.
