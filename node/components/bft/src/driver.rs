@@ -13,7 +13,7 @@
 use std::sync::Arc;
 
 use zksync_concurrency::{channel, ctx, error::Wrap as _, scope, time};
-use zksync_consensus_roles::validator::{Block, BlockNumber, ConsensusMsg};
+use zksync_consensus_roles::validator::{BlockNumber, ConsensusMsg};
 use zksync_consensus_storage::{BlockStore, VerifyError};
 
 use crate::{
@@ -186,6 +186,12 @@ impl<'a> Driver<'a> {
                 return Ok(());
             }
         };
+        tracing::trace!(
+            "bft: handled {label} in view {} in {} us, {} outputs",
+            self.replica.view().0,
+            (ctx.now() - started).as_micros(),
+            outputs.len()
+        );
         if is_proposal && let Some(m) = self.metrics {
             m.proposal_latency
                 .observe((ctx.now() - self.view_started).as_secs_f64());
@@ -222,8 +228,16 @@ impl<'a> Driver<'a> {
                     .await
                     .wrap("set_state()")?;
             }
-            Output::Broadcast(message) => self.outbound.send(ConsensusInputMessage { message }),
+            Output::Broadcast(message) => {
+                tracing::trace!(
+                    "bft: broadcast {} of view {}",
+                    message.msg.label(),
+                    message.msg.view().number.0
+                );
+                self.outbound.send(ConsensusInputMessage { message })
+            }
             Output::QueueBlock(b) => {
+                tracing::trace!("bft: finalized block {}", b.number().0);
                 if let Some(m) = self.metrics {
                     m.finalized_block.set(b.number().0 as i64);
                     m.commit_latency
@@ -337,7 +351,7 @@ async fn queue_block(
     if store.queued().next() > number {
         return Ok(()); // Block sync was faster.
     }
-    if let Err(e) = store.queue_block(ctx, Block::Final(b)).await {
+    if let Err(e) = store.queue_block_with_verified_qc(ctx, b).await {
         // Our own certificate over a payload we checked: a failure means a bug or a
         // cancellation, never a peer's fault.
         return Err(anyhow::anyhow!("queueing finalized block {number}: {e}").into());

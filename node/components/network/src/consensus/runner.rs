@@ -56,6 +56,11 @@ impl Handler<ConsensusRpc> for ConsensusServer<'_> {
             req.0.key == self.peer,
             "message signed by another validator than the peer"
         );
+        tracing::trace!(
+            "consensus: received {} of view {}",
+            req.0.msg.label(),
+            req.0.msg.view().number.0
+        );
         let (send, recv) = oneshot::channel();
         self.net.sink.push(req.0, send);
         // Fired or dropped: either way the message is done with.

@@ -285,6 +285,24 @@ impl BlockStore {
         self.queue_verified_block(ctx, VerifiedBlock(block)).await
     }
 
+    /// [`BlockStore::queue_block`] for a finalized block whose certificate's signature the
+    /// caller has already verified (the consensus replica: a certificate it aggregated from
+    /// votes it checked, or one it checked on receipt): every check of `queue_block` but the
+    /// certificate's pairing check, which would only repeat the caller's. Blocks from anywhere
+    /// else must go through [`BlockStore::queue_block`] or [`BlockStore::verify_blocks`].
+    pub async fn queue_block_with_verified_qc(
+        &self,
+        ctx: &ctx::Ctx,
+        block: FinalBlock,
+    ) -> Result<(), BlockError> {
+        if self.queued().contains(block.number()) {
+            return Ok(());
+        }
+        self.verify_final_structure(&block)?;
+        self.queue_verified_block(ctx, VerifiedBlock(Block::Final(block)))
+            .await
+    }
+
     /// [`BlockStore::queue_block`] for a block this store already verified (with
     /// [`BlockStore::verify_blocks`]): appends it to the queue, with the same ordering rules
     /// and waits. A block verified by another store (of another chain) must not be passed here.

@@ -240,3 +240,56 @@ fn cancellation() {
         .await
     });
 }
+
+/// `queue_block_with_verified_qc` makes every check of `queue_block` but the certificate's
+/// pairing check (the caller made it): structure errors are still refused, nothing is queued
+/// after a refusal, and valid blocks queue in order.
+#[test]
+fn queue_with_verified_qc_checks_all_but_the_signature() {
+    testonly::run_test(|ctx, _| async move {
+        let (setup, mut rng) = setup();
+        let engine = engine(&setup, setup.genesis.first_block);
+        let (store, runner) = BlockStore::new(&ctx, engine.clone(), Config::default()).await?;
+        let good = blocks(&setup, &mut rng, 3);
+        let mut bad_payload = good[0].clone();
+        bad_payload.payload = Payload(vec![1, 2, 3]);
+        let mut unknown_epoch = good[0].clone();
+        unknown_epoch.justification.message.view.epoch = EpochNumber(5);
+        let mut weak = good[0].clone();
+        weak.justification = setup.commit_qc(&weak.justification.message, &[0, 1]);
+        for (name, b) in [
+            ("bad payload", bad_payload),
+            ("unknown epoch", unknown_epoch),
+            ("no quorum", weak),
+        ] {
+            let want = store.verify_block(&ctx, &b.clone().into()).await;
+            let got = store.queue_block_with_verified_qc(&ctx, b).await;
+            assert_eq!(verdict(&got), verdict(&want), "{name}");
+            assert!(got.is_err(), "{name}");
+        }
+        // A gap is refused like in `queue_block`.
+        let err = store
+            .queue_block_with_verified_qc(&ctx, good[1].clone())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, BlockError::Gap { .. }), "{err}");
+        assert_eq!(store.queued().last, None);
+        let last = good.last().unwrap().number();
+        scope::run!(&ctx, |ctx, s| async {
+            s.spawn_bg(async { runner.run(ctx).await.map_err(ctx::Error::Internal) });
+            for b in &good {
+                store.queue_block_with_verified_qc(ctx, b.clone()).await?;
+                store.queue_block_with_verified_qc(ctx, b.clone()).await?;
+            }
+            store.wait_until_persisted(ctx, last).await?;
+            for b in &good {
+                assert_eq!(
+                    engine.block(ctx, b.number()).await?,
+                    Block::Final(b.clone())
+                );
+            }
+            Ok::<(), ctx::Error>(())
+        })
+        .await
+    });
+}
