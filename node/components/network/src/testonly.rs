@@ -105,8 +105,29 @@ impl TestNode {
         cfg: impl FnOnce(SocketAddr) -> Config,
         blocks: &[Block],
     ) -> Self {
+        Self::with_listener(ctx, setup, listener(), cfg, blocks).await
+    }
+
+    /// Like [`Self::new`], listening on `addr` (a node restarted at its old address).
+    pub(crate) async fn new_at(
+        ctx: &ctx::Ctx,
+        setup: &Setup,
+        addr: SocketAddr,
+        cfg: impl FnOnce(SocketAddr) -> Config,
+        blocks: &[Block],
+    ) -> Self {
+        let listener = tcp::listen(addr, Default::default()).unwrap();
+        Self::with_listener(ctx, setup, (listener, addr), cfg, blocks).await
+    }
+
+    async fn with_listener(
+        ctx: &ctx::Ctx,
+        setup: &Setup,
+        (listener, addr): (tcp::Listener, SocketAddr),
+        cfg: impl FnOnce(SocketAddr) -> Config,
+        blocks: &[Block],
+    ) -> Self {
         init_logs();
-        let (listener, addr) = listener();
         let engine = Arc::new(InMemory::new(
             setup.genesis.clone(),
             setup.genesis.first_block,

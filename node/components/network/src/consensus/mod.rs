@@ -116,12 +116,11 @@ impl Consensus {
     }
 
     /// Where to dial `peer`: its public address for this node, else its announced address
-    /// (waiting for one to appear, or for a different one than `last` after a failure).
+    /// (waiting for one to be announced).
     async fn peer_addr(
         &self,
         ctx: &ctx::Ctx,
         peer: &validator::PublicKey,
-        last: Option<SocketAddr>,
     ) -> ctx::Result<SocketAddr> {
         if *peer == self.key.public() {
             let addrs = self
@@ -135,28 +134,41 @@ impl Consensus {
             return Ok(*addrs.get(i).context("public address resolved to nothing")?);
         }
         let mut sub = self.gossip.validator_addrs.subscribe();
-        let wait = ctx.with_timeout(self.gossip.cfg.connect_retry);
-        let found = sync::wait_for(&wait, &mut sub, |m| {
+        let addrs = sync::wait_for(ctx, &mut sub, |m| m.contains_key(peer)).await?;
+        Ok(addrs[peer].msg.addr)
+    }
+
+    /// Waits until `peer` announces an address other than `last` (never, for this node).
+    async fn addr_changed(
+        &self,
+        ctx: &ctx::Ctx,
+        peer: &validator::PublicKey,
+        last: Option<SocketAddr>,
+    ) -> ctx::OrCanceled<()> {
+        if *peer == self.key.public() {
+            ctx.canceled().await;
+            return Err(ctx::Canceled);
+        }
+        let mut sub = self.gossip.validator_addrs.subscribe();
+        sync::wait_for(ctx, &mut sub, |m| {
             m.get(peer).is_some_and(|a| Some(a.msg.addr) != last)
         })
-        .await;
-        if found.is_err() && !ctx.is_active() {
-            return Err(ctx::Canceled.into());
-        }
-        let current = self.gossip.validator_addrs.current();
-        Ok(current
-            .get(peer)
-            .map(|a| a.msg.addr)
-            .context("no address announced")?)
+        .await?;
+        Ok(())
     }
 
     /// Keeps a connection to `peer` (possibly this node itself), redialing with backoff.
+    ///
+    /// After a failure the same address is dialed again once the backoff ends: a validator
+    /// restarted at its old address announces nothing new, so waiting for a new address would
+    /// leave it without this node's messages. The backoff ends early when the peer dials this
+    /// node (it is up again) or announces another address.
     async fn maintain(&self, ctx: &ctx::Ctx, peer: &validator::PublicKey) -> ctx::OrCanceled<()> {
         let mut delay = time::Duration::from_millis(100);
         let mut last = None;
         loop {
             let res = async {
-                let addr = self.peer_addr(ctx, peer, last).await?;
+                let addr = self.peer_addr(ctx, peer).await?;
                 last = Some(addr);
                 let mut stream =
                     preface::connect(ctx, addr, preface::Endpoint::ConsensusNet).await?;
@@ -181,19 +193,20 @@ impl Consensus {
             if let Err(err) = res {
                 tracing::debug!(epoch = %self.epoch, "consensus connection to {peer:?}: {err:#}");
             }
-            // Back off, unless the peer dials this node meanwhile: it is up again, so redial at
-            // once (a restarted validator gets its inbound messages without waiting for the
-            // backoff of every other validator).
             let sleep = ctx.sleep(delay.mul_f64(ctx.rng().random_range(0.5..=1.0)));
-            let kick = self.kicks.get(peer).map(|k| k.notified());
-            match kick {
-                Some(kick) => {
-                    tokio::select! {
-                        res = sleep => res?,
-                        () = kick => delay = time::Duration::from_millis(50),
-                    }
+            let kick = async {
+                match self.kicks.get(peer) {
+                    Some(k) => k.notified().await,
+                    None => std::future::pending().await,
                 }
-                None => sleep.await?,
+            };
+            tokio::select! {
+                res = sleep => res?,
+                () = kick => delay = time::Duration::from_millis(50),
+                res = self.addr_changed(ctx, peer, last) => {
+                    res?;
+                    delay = time::Duration::from_millis(50);
+                }
             }
             delay = (delay * 2).min(self.gossip.cfg.connect_retry);
         }

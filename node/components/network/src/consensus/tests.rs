@@ -447,6 +447,89 @@ fn a_peer_that_was_down_gets_only_the_newest_message_of_each_kind() {
     });
 }
 
+/// A validator restarted at its old address is redialed as soon as it is up. Its address
+/// does not change, so nothing new is announced: the other validator must dial the same
+/// address again, and not wait (up to `connect_retry`) for a different one. The clock never
+/// moves here: the restarted validator's own dial ends the backoff sleep.
+#[test]
+fn a_validator_restarted_at_its_old_address_is_redialed_at_once() {
+    testonly::run_test(|ctx, _| async move {
+        let ctx = &ctx;
+        let (setup, mut rng) = setup(8);
+        let (k0, k1) = (&setup.keys[0], &setup.keys[1]);
+        let mut a = TestNode::new(
+            ctx,
+            &setup,
+            |addr| validator_cfg(&mut rng, addr, k0, &[]),
+            &[],
+        )
+        .await;
+        let to_a = [(a.key(), a.addr())];
+        let mut b = TestNode::new(
+            ctx,
+            &setup,
+            |addr| validator_cfg(&mut rng, addr, k1, &to_a),
+            &[],
+        )
+        .await;
+        let b_addr = b.addr();
+        let a_cons = a.consensus(&setup, Sink::new());
+        let b_cons = b.consensus(&setup, Sink::new());
+        let (a_net, b_net) = (a.net.clone(), b.net.clone());
+        let k1 = k1.public();
+        scope::run!(ctx, |ctx, s| async {
+            s.spawn_bg(a.run(ctx));
+            s.spawn_bg(async { Ok(a_net.run_consensus(ctx, a_cons.clone()).await?) });
+            scope::run!(ctx, |ctx, s| async {
+                s.spawn_bg(b.run(ctx));
+                s.spawn_bg(async { Ok(b_net.run_consensus(ctx, b_cons.clone()).await?) });
+                sync::wait_for(ctx, &mut a_cons.outbound.subscribe(), |m| {
+                    m.contains_key(&k1)
+                })
+                .await?;
+                Ok(())
+            })
+            .await?;
+            // B is down: A drops both connections and sleeps before redialing.
+            sync::wait_for(ctx, &mut a_cons.outbound.subscribe(), |m| {
+                !m.contains_key(&k1)
+            })
+            .await?;
+            sync::wait_for(ctx, &mut a_cons.inbound.subscribe(), |m| {
+                !m.contains_key(&k1)
+            })
+            .await?;
+            // B again, at the same address (its listener is gone with it).
+            let mut b2 = TestNode::new_at(
+                ctx,
+                &setup,
+                b_addr,
+                |addr| validator_cfg(&mut rng, addr, &setup.keys[1], &to_a),
+                &[],
+            )
+            .await;
+            let b2_sink = Sink::new();
+            let b2_cons = b2.consensus(&setup, b2_sink.clone());
+            let b2_net = b2.net.clone();
+            s.spawn_bg(async move { b2.run(ctx).await });
+            s.spawn_bg(async move { Ok(b2_net.run_consensus(ctx, b2_cons).await?) });
+            let addr = sync::wait_for(ctx, &mut a_cons.outbound.subscribe(), |m| {
+                m.contains_key(&k1)
+            })
+            .await?[&k1]
+                .addr;
+            assert_eq!(addr, b_addr);
+            // And messages flow again.
+            let m = timeout(&setup, 0, 3);
+            assert!(a_cons.msg_pool.send(m.clone()));
+            b2_sink.wait_for(ctx, |s| !s.msgs.is_empty()).await?;
+            assert_eq!(b2_sink.msgs_from(&setup.keys[0].public()), vec![m]);
+            Ok(())
+        })
+        .await
+    });
+}
+
 /// Only validators of the epoch get a consensus connection: another key completes the
 /// handshake and is then dropped; a node that is not a validator, or whose consensus network
 /// is not running, drops every consensus connection.
