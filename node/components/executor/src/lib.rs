@@ -15,9 +15,13 @@
 //!
 //! # Example
 //!
-//! A single validator over the in-memory test execution layer (a real sequencer implements
-//! [`zksync_consensus_storage::ExecutionLayer`] over its own database; `examples/toy.rs` shows a
-//! complete one):
+//! `examples/toy_sequencer.rs` is a complete sequencer with its own execution layer (a key-value
+//! chain that proposes, verifies and executes blocks of transactions from a mempool fed by
+//! gossip) and a committee of four validators in one process; run it with
+//! `cargo run --release -p zksync_consensus_executor --example toy_sequencer`.
+//!
+//! The smallest node: a single validator over the in-memory test execution layer (a real
+//! sequencer implements [`zksync_consensus_storage::ExecutionLayer`] over its own database):
 //!
 //! ```
 //! use std::sync::{Arc, OnceLock};
