@@ -36,6 +36,10 @@ fi
 [[ $mode == docker || $mode == process ]] || die "--mode must be docker, process or auto"
 
 zkc_ensure_bins
+if [[ " ${args[*]:-} " == *" --selftest "* ]]; then
+  # The checkers' self-test runs the binaries directly: no testnet, no image.
+  exec python3 "$INFRA_DIR/chaos/chaos.py" --mode process "${args[@]}"
+fi
 if [[ $mode == docker ]]; then
   docker_ok || die "no Docker engine answers (docker info failed)"
   "$INFRA_DIR/docker/build.sh"

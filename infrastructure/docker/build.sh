@@ -42,11 +42,18 @@ printf 'hosts: files dns\n' >"$root/etc/nsswitch.conf"
 cp "$INFRA_DIR/docker/Dockerfile" "$ctx/Dockerfile"
 
 log "building image $ZKC_IMAGE (FROM scratch)"
+# An image already under this name is replaced: removed below once the tag has moved, so that
+# rebuilding leaves no dangling image behind.
+old_id="$(docker image inspect -f '{{.Id}}' "$ZKC_IMAGE" 2>/dev/null || true)"
 # The classic builder: it needs no buildx plugin and the image has no build stages.
 if ! out="$(DOCKER_BUILDKIT=0 docker build --quiet -t "$ZKC_IMAGE" \
   --label "org.opencontainers.image.title=zkc-node" "$ctx" 2>&1)"; then
   printf '%s\n' "$out" >&2
   die "docker build failed"
+fi
+new_id="$(docker image inspect -f '{{.Id}}' "$ZKC_IMAGE")"
+if [[ -n "$old_id" && "$old_id" != "$new_id" ]]; then
+  docker image rm "$old_id" >/dev/null 2>&1 || true
 fi
 size="$(docker image inspect -f '{{.Size}}' "$ZKC_IMAGE")"
 log "image $ZKC_IMAGE: $((size / 1024)) KiB ($(du -sh "$root" | cut -f1) of files)"

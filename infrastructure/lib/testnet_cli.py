@@ -57,6 +57,14 @@ def wait_finalizing(b: zkc.DockerBackend, timeout: float) -> int:
         status(b)
         return 1
     zkc.log(f"all {b.n} nodes are finalizing blocks ({secs + secs2:.0f} s)")
+    # The image's HEALTHCHECK (JSON-RPC health_check) runs every 5 s: wait for its verdict too.
+    ok, secs3 = zkc.wait_until(
+        lambda: all(b.health(i) == "running/healthy" for i in range(b.n)), 60, 1.0)
+    if not ok:
+        zkc.log("not every container is healthy:")
+        status(b)
+        return 1
+    zkc.log(f"all {b.n} containers are healthy ({secs + secs2 + secs3:.0f} s)")
     return 0
 
 

@@ -437,12 +437,19 @@ class DockerBackend(Backend):
             return "needs the Docker engine on this host (container namespaces not visible)"
         return None
 
-    def _route(self, i: int, op: str, ip: str) -> None:
+    def _routes(self, i: int, op: str, ips: List[str]) -> None:
+        """Adds or deletes blackhole routes to `ips` in node i's network namespace, in one
+        `ip -batch` (so that a partition is set up within milliseconds, not one `nsenter` per
+        route)."""
         pid = self.inspect(i, "{{.State.Pid}}")
-        if not pid or pid == "0":
+        if not pid or pid == "0" or not ips:
             return
-        run(["nsenter", "-t", pid, "-n", "ip", "route", op, "blackhole", f"{ip}/32"],
-            check=(op == "add"))
+        script = "".join(f"route {op} blackhole {ip}/32\n" for ip in ips)
+        res = subprocess.run(["nsenter", "-t", pid, "-n", "ip", "-force", "-batch", "-"],
+                             input=script, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True, timeout=30)
+        if op == "add" and res.returncode != 0:
+            raise RuntimeError(f"blackhole routes in node{i}: {res.stderr.strip()}")
 
     def partition(self, a: Iterable[int], b: Iterable[int]) -> None:
         """Cuts every link between groups a and b: in each container's network namespace, a
@@ -453,13 +460,15 @@ class DockerBackend(Backend):
         a, b = list(a), list(b)
         ips = {i: self.ip(i) for i in a + b}
         for x, ys in [(x, b) for x in a] + [(y, a) for y in b]:
-            for y in ys:
-                self._route(x, "add", ips[y])
-                self.blackholes.append((x, ips[y]))
+            self._routes(x, "add", [ips[y] for y in ys])
+            self.blackholes += [(x, ips[y]) for y in ys]
 
     def heal(self) -> None:
+        by_node: Dict[int, List[str]] = {}
         for x, ip in self.blackholes:
-            self._route(x, "del", ip)
+            by_node.setdefault(x, []).append(ip)
+        for x, ips in by_node.items():
+            self._routes(x, "del", ips)
         self.blackholes = []
         for i in list(self.isolated):
             self.reconnect(i)
