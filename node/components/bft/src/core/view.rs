@@ -91,6 +91,12 @@ impl Replica {
 
     /// Queues the block of the high commit certificate if its payload is cached and it was not
     /// handed out yet.
+    ///
+    /// The payload of a proposal still under the execution layer's check counts as cached: the
+    /// certificate shows that a quorum checked it, as block sync would trust. Without this, a
+    /// replica whose check is slower than the quorum's votes (its previous block not persisted
+    /// yet) would have to fetch the block by sync, whose announcements come at most every
+    /// 200 ms, and stall the chain when it leads next.
     pub(super) fn maybe_queue_block(&mut self) {
         let Some(qc) = &self.high_commit_qc else {
             return;
@@ -99,10 +105,16 @@ impl Replica {
         if h.number < self.persisted_next || self.queued_up_to.is_some_and(|q| q >= h.number) {
             return;
         }
+        let pending = self
+            .pending
+            .as_ref()
+            .filter(|p| p.number == h.number && p.hash == h.payload)
+            .map(|p| &p.payload);
         let Some(payload) = self
             .proposals
             .get(&h.number)
             .and_then(|m| m.get(&h.payload))
+            .or(pending)
         else {
             return;
         };

@@ -58,6 +58,51 @@ fn commit_quorum_finalizes_and_starts_the_next_view() {
     );
 }
 
+/// A quorum may certify a block while this replica's check of its payload is still running
+/// (its previous block not persisted yet). The block is queued with the payload of the pending
+/// proposal, without waiting for the check and without block sync; the late answer of the
+/// check changes nothing. A certificate for another payload of that number queues nothing.
+#[test]
+fn a_quorum_certifies_a_payload_still_under_check() {
+    for certified_is_pending in [true, false] {
+        let mut h = Harness::new(6, 0);
+        let qc = h.enter_view_1();
+        let p = payload(b"block");
+        let first = h.first();
+        h.ok(h.proposal(1, Some(p.clone()), ProposalJustification::Timeout(qc)));
+        let certified = if certified_is_pending {
+            p.clone()
+        } else {
+            payload(b"another block")
+        };
+        let vote = h.commit(1, first, &certified);
+        let out = commits(&mut h, &vote, &[1, 2, 3, 4, 5]);
+        assert_eq!(h.replica.view(), ViewNumber(2));
+        let queued: Vec<_> = out
+            .iter()
+            .filter_map(|o| match o {
+                Output::QueueBlock(b) => Some(b),
+                _ => None,
+            })
+            .collect();
+        if !certified_is_pending {
+            assert!(queued.is_empty(), "{out:?}");
+            continue;
+        }
+        assert_eq!(queued.len(), 1, "{out:?}");
+        assert_eq!(queued[0].payload, p);
+        assert_eq!(queued[0].justification.message, vote);
+        // The check ends after the view did: no vote, nothing queued again.
+        let late = h.ok(Input::PayloadVerified {
+            view: ViewNumber(1),
+            number: first,
+            hash: p.hash(),
+            valid: true,
+        });
+        assert!(late.is_empty(), "{late:?}");
+    }
+}
+
 #[test]
 fn commit_rejections() {
     let mut h = Harness::new(6, 0);
