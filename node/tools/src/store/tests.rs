@@ -64,6 +64,39 @@ fn data_survives_reopening() {
     });
 }
 
+/// A database written before the state files existed keeps its replica state (read from the
+/// redb table); the first new write goes to the state files and wins from then on.
+#[test]
+fn replica_state_of_an_older_database_is_read() {
+    testonly::run_test(|ctx, _| async move {
+        let dir = tempfile::tempdir()?;
+        let setup = setup();
+        let mut old = ReplicaState::new(EpochNumber(0));
+        old.view = ViewNumber(7);
+        {
+            let store = open(dir.path(), &setup).map_err(anyhow::Error::from)?;
+            let tx = store.db.begin_write().map_err(anyhow::Error::from)?;
+            tx.open_table(STATE)
+                .map_err(anyhow::Error::from)?
+                .insert("replica", zksync_protobuf::encode(&old).as_slice())
+                .map_err(anyhow::Error::from)?;
+            tx.commit().map_err(anyhow::Error::from)?;
+        }
+        for i in 0..2 {
+            std::fs::remove_file(dir.path().join(format!("db.state{i}")))?;
+        }
+        let store = open(dir.path(), &setup).map_err(anyhow::Error::from)?;
+        assert_eq!(store.state(&ctx).await?, Some(old));
+        let mut new = ReplicaState::new(EpochNumber(0));
+        new.view = ViewNumber(8);
+        store.set_state(&ctx, &new).await?;
+        drop(store);
+        let store = open(dir.path(), &setup).map_err(anyhow::Error::from)?;
+        assert_eq!(store.state(&ctx).await?, Some(new));
+        Ok(())
+    });
+}
+
 #[test]
 fn another_chain_or_a_corrupted_file_is_refused() {
     testonly::abort_on_panic();
