@@ -1,6 +1,9 @@
 //! `localnet`: runs a local testnet of N validators and M full nodes on loopback, each node its
-//! own process, with a live progress display; stops after `--blocks` or on Ctrl-C, prints a
-//! summary and checks that every node holds the same blocks.
+//! own process, with a live progress display; stops after `--blocks`, after `--warmup-secs` +
+//! `--duration-secs`, or on Ctrl-C, prints a summary, checks that every node holds the same
+//! blocks and prints the figures over the measured window (after the warm-up): finalized
+//! blocks/s and MB/s, finality latency p50/p99, CPU per block, max RSS per node (`--json <file>`
+//! also writes them as a JSON object).
 //!
 //! `localnet node --config <file> --database <dir>` runs one node (what `localnet` starts
 //! for each node; the same as the `node` binary).
@@ -24,9 +27,19 @@ struct Cli {
     /// Number of full nodes.
     #[arg(long, default_value_t = 1)]
     full_nodes: usize,
-    /// Stop once every node holds this many blocks (0: run until Ctrl-C).
-    #[arg(long, default_value_t = 100)]
-    blocks: u64,
+    /// Stop once every node holds this many blocks (0: no limit; with neither this nor
+    /// --duration-secs, runs until Ctrl-C) [default: 100, or no limit with --duration-secs].
+    #[arg(long)]
+    blocks: Option<u64>,
+    /// Measure from this many seconds after node 0's first block (0: from that block).
+    #[arg(long, default_value_t = 0)]
+    warmup_secs: u64,
+    /// Stop after the warm-up and this many measured seconds (0: no limit).
+    #[arg(long)]
+    duration_secs: Option<u64>,
+    /// Also write the measured figures to this file, as a JSON object.
+    #[arg(long)]
+    json: Option<PathBuf>,
     /// Directory for configs, databases and logs (default: a new temporary directory).
     #[arg(long)]
     dir: Option<PathBuf>,
@@ -72,10 +85,18 @@ fn main() -> ExitCode {
             Some(d) => d.clone(),
             None => std::env::temp_dir().join(format!("localnet-{}", std::process::id())),
         };
+        let duration = cli.duration_secs.filter(|d| *d > 0);
+        let blocks = match (cli.blocks, cli.duration_secs) {
+            (Some(b), _) => b,
+            (None, Some(_)) => 0,
+            (None, None) => 100,
+        };
         let opts = localnet::Options {
             validators: cli.validators,
             full_nodes: cli.full_nodes,
-            blocks: (cli.blocks > 0).then_some(cli.blocks),
+            blocks: (blocks > 0).then_some(blocks),
+            warmup: time::Duration::from_secs(cli.warmup_secs),
+            duration: duration.map(time::Duration::from_secs),
             dir: dir.clone(),
             payload_size: cli.payload_size,
             peers: cli.peers,
@@ -108,6 +129,16 @@ fn main() -> ExitCode {
             summary.secs,
             dir.display()
         );
+        println!("{}", summary.measurement);
+        if let Some(path) = &cli.json {
+            let mut json = summary.measurement.to_json();
+            json["view_timeout_ms"] = cli.view_timeout_ms.into();
+            json["peers"] = cli.peers.into();
+            json["common_blocks"] = (summary.common_height + 1).into();
+            let text = serde_json::to_string_pretty(&json)? + "\n";
+            std::fs::write(path, text)
+                .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
+        }
         anyhow::Ok(())
     });
     match res {

@@ -3,9 +3,11 @@
 //! Generates the configs (a fresh genesis, keys, free ports), starts every node as its own
 //! process (this same executable, in node mode), shows live progress (per node height,
 //! finalized blocks/s, finality latency p50/p99, peers), and stops after `--blocks` blocks or
-//! on Ctrl-C. Then it stops the nodes, opens every node's database and checks that all of
-//! them hold the same blocks.
+//! on Ctrl-C, or after `--warmup-secs` + `--duration-secs`. Then it stops the nodes, opens
+//! every node's database and checks that all of them hold the same blocks. The figures over the
+//! measured window (after the warm-up; see [`Measurement`]) are returned with the summary.
 
+mod measure;
 mod probe;
 mod report;
 
@@ -20,7 +22,12 @@ use zksync_concurrency::{ctx, time};
 use zksync_consensus_roles::validator::{Block, BlockNumber};
 use zksync_consensus_storage::ExecutionLayer as _;
 
-use self::{probe::Probe, report::Display};
+pub use self::measure::Measurement;
+use self::{
+    measure::{Sample, Window},
+    probe::Probe,
+    report::Display,
+};
 use crate::{
     localnet_config::{self, NodeConfig, Params},
     node::DB_FILE,
@@ -34,8 +41,13 @@ pub struct Options {
     pub validators: usize,
     /// Number of full nodes.
     pub full_nodes: usize,
-    /// Stop once every node has this many blocks (`None`: run until Ctrl-C).
+    /// Stop once every node has this many blocks (`None`: no limit).
     pub blocks: Option<u64>,
+    /// Measure from this long after node 0's first reported block (zero: from that block).
+    pub warmup: time::Duration,
+    /// Stop once the measured window has lasted this long (`None`: no limit). With neither
+    /// this nor `blocks`, the run goes on until Ctrl-C.
+    pub duration: Option<time::Duration>,
     /// Where the configs, databases and logs go.
     pub dir: PathBuf,
     /// Size of proposed payloads.
@@ -110,6 +122,8 @@ pub struct Summary {
     pub blocks_per_sec: f64,
     /// Seconds the run took (after the first block).
     pub secs: f64,
+    /// The figures over the measured window.
+    pub measurement: Measurement,
 }
 
 /// Runs the testnet.
@@ -151,8 +165,23 @@ pub async fn run(ctx: &ctx::Ctx, opts: &Options) -> anyhow::Result<Summary> {
     let mut display = Display::new(opts.interactive, &probes);
     let first = genesis.first_block.0;
     let target = opts.blocks.map(|b| first + b.max(1) - 1);
+    let mut window = Window::new(opts.warmup, opts.duration);
+    let ticks_per_sec = measure::clock_ticks_per_sec();
+    let t0 = ctx.now();
+    // Peak memory per node, read at every poll and just before stopping (on a terminal, Ctrl-C
+    // reaches the nodes too, and an exited process has none).
+    let mut max_rss: Vec<Option<f64>> = vec![None; n];
+    let read_rss = |rss: &mut Vec<Option<f64>>, procs: &[NodeProc]| {
+        for (r, p) in rss.iter_mut().zip(procs) {
+            if let Some(v) = p.child.id().and_then(measure::max_rss_mib) {
+                *r = Some(r.map_or(v, |r| r.max(v)));
+            }
+        }
+    };
     let res = async {
         loop {
+            // Node 0 is polled first: its height is read at about this time.
+            let t = ctx.now() - t0;
             let statuses = probe::poll_all(ctx, &probes).await;
             display.update(ctx, &statuses);
             for (i, p) in procs.iter_mut().enumerate() {
@@ -161,6 +190,27 @@ pub async fn run(ctx: &ctx::Ctx, opts: &Options) -> anyhow::Result<Summary> {
                         "node{i} exited ({status}); see {}",
                         p.dir.join("node.log").display()
                     );
+                }
+            }
+            read_rss(&mut max_rss, &procs);
+            if let Some(height) = statuses[0].height {
+                let cpu = procs
+                    .iter()
+                    .map(|p| {
+                        p.child
+                            .id()
+                            .and_then(|pid| measure::cpu_secs(pid, ticks_per_sec))
+                    })
+                    .collect();
+                let latency = statuses.iter().map(|s| s.latency.clone()).collect();
+                let sample = Sample {
+                    t,
+                    height,
+                    latency,
+                    cpu,
+                };
+                if window.observe(sample) {
+                    return Ok(());
                 }
             }
             if let Some(t) = target
@@ -176,12 +226,16 @@ pub async fn run(ctx: &ctx::Ctx, opts: &Options) -> anyhow::Result<Summary> {
     .await;
     display.finish();
     let (secs, blocks_per_sec) = display.rate();
+    read_rss(&mut max_rss, &procs);
+    let is_validator: Vec<bool> = probes.iter().map(|p| p.is_validator).collect();
+    let measurement = window.measurement(&is_validator, opts.payload_size, max_rss);
     for p in &mut procs {
         stop(ctx, p).await?;
     }
     res?;
 
-    // Every node holds the same blocks.
+    // Every node holds the same blocks. Checked even after Ctrl-C (`ctx` is cancelled then).
+    let ctx = &ctx::root();
     let mut stores = vec![];
     for i in 0..n {
         let path = opts.dir.join(format!("node{i}")).join("db").join(DB_FILE);
@@ -210,5 +264,6 @@ pub async fn run(ctx: &ctx::Ctx, opts: &Options) -> anyhow::Result<Summary> {
         common_height: common,
         blocks_per_sec,
         secs,
+        measurement,
     })
 }
