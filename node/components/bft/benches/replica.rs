@@ -30,6 +30,7 @@ fn params(setup: &Setup, vote_check: VoteCheck) -> Params {
         first_block: setup.genesis.first_block,
         max_payload_size: 1 << 20,
         vote_check,
+        senders_authenticated: false,
     }
 }
 

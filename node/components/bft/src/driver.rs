@@ -62,6 +62,7 @@ pub(crate) async fn run(
         first_block: epoch.activation,
         max_payload_size: cfg.max_payload_size,
         vote_check: cfg.vote_check,
+        senders_authenticated: cfg.senders_authenticated,
     };
     let state = store.engine().state(ctx).await.wrap("state()")?;
     let mut replica = Replica::new(params, cfg.secret_key.clone(), Arc::new(Bls), state)

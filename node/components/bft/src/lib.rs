@@ -43,6 +43,13 @@ pub struct Config {
     pub epoch: EpochNumber,
     /// How commit votes are checked.
     pub vote_check: VoteCheck,
+    /// Whether every message reaches the replica over a channel authenticated as its signer's
+    /// validator key (the consensus network guarantees it: the handshake authenticates the
+    /// peer and a message signed by another key is refused). If so, the envelope signatures
+    /// of leader proposals and new-view messages are not checked: nothing keeps or forwards
+    /// them, and the channel already proves who sent them. Votes are always checked, since
+    /// their signatures go into certificates.
+    pub senders_authenticated: bool,
 }
 
 impl Config {

@@ -276,6 +276,9 @@ impl Executor {
             view_timeout: self.config.view_timeout,
             epoch,
             vote_check: self.config.tuning.vote_check,
+            // The consensus network delivers a message only from a peer authenticated as its
+            // signer.
+            senders_authenticated: true,
         };
         let io = bft::Io {
             inbound,

@@ -39,7 +39,7 @@ impl Replica {
         if m.key != *p.schedule.view_leader(v) {
             return Err(Rejection::InvalidLeader);
         }
-        self.check_signature(&m)?;
+        self.check_sender(&m)?;
         self.verify_justification(&m.msg.justification)?;
         let p = &self.params;
         let j = &m.msg.justification;

@@ -48,7 +48,7 @@ impl Replica {
         if !schedule.contains(&m.key) {
             return Err(Rejection::NonValidatorSigner);
         }
-        self.check_signature(&m)?;
+        self.check_sender(&m)?;
         self.verify_justification(&m.msg.justification)?;
         self.process_justification(&m.msg.justification);
         if v > self.view {

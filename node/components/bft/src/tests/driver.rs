@@ -52,6 +52,7 @@ fn finalize(n: usize, vote_check: VoteCheck) {
                     view_timeout: time::Duration::from_secs(10),
                     epoch: Default::default(),
                     vote_check,
+                    senders_authenticated: false,
                 };
                 let io = Io {
                     inbound,

@@ -204,6 +204,7 @@ impl Sim {
             first_block: FIRST,
             max_payload_size: 1000,
             vote_check: VoteCheck::Aggregate,
+            senders_authenticated: false,
         };
         let crypto: Arc<dyn Crypto> = if cfg.real_crypto {
             Arc::new(crate::core::Bls)

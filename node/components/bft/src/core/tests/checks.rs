@@ -193,6 +193,64 @@ fn own_messages_are_not_checked() {
     h.ok(broken(&h, 0, vote));
 }
 
+/// Over channels that authenticate senders (the consensus network), a proposal and a
+/// new-view message are taken on their sender's word: broken envelope signatures pass. Their
+/// certificates are still checked, and so is every vote, whose signature goes into
+/// certificates. The same messages are rejected when senders are not authenticated.
+#[test]
+fn with_authenticated_senders_only_votes_and_certificates_are_checked() {
+    for authenticated in [true, false] {
+        let mut h = Harness::new(6, 0);
+        let leader = h.leader(1);
+        let other = (1..6).find(|i| *i != leader).unwrap();
+        h.params.senders_authenticated = authenticated;
+        h.restart(ReplicaState::new(EpochNumber(0)));
+        let qc = h.enter_view_1();
+        let p = payload(b"x");
+        let proposal = ConsensusMsg::LeaderProposal(LeaderProposal {
+            proposal_payload: Some(p.clone()),
+            justification: ProposalJustification::Timeout(qc),
+        });
+        let res = h.feed(broken(&h, leader, proposal));
+        if authenticated {
+            assert!(matches!(
+                res.unwrap().as_slice(),
+                [Output::VerifyPayload { .. }]
+            ));
+        } else {
+            assert_eq!(res, Err(Rejection::BadSignature));
+        }
+        // A new-view message with a higher certificate: the envelope as above.
+        let qc1 = finalize_view_1(&mut Harness::new(6, 0), &p);
+        let nv = ConsensusMsg::ReplicaNewView(ReplicaNewView {
+            justification: ProposalJustification::Commit(qc1.clone()),
+        });
+        let res = h.feed(broken(&h, other, nv));
+        if authenticated {
+            res.unwrap();
+            assert_eq!(h.replica.view(), ViewNumber(2));
+        } else {
+            assert_eq!(res, Err(Rejection::BadSignature));
+        }
+        // A forged certificate (of view 2, higher than the replica's) is rejected either way.
+        let p2 = payload(b"y");
+        let forged = forged_qc(&h, &h.commit(2, h.first().next(), &p2), &[1, 2, 3, 4, 5]);
+        let nv = ConsensusMsg::ReplicaNewView(ReplicaNewView {
+            justification: ProposalJustification::Commit(forged),
+        });
+        if authenticated {
+            assert_eq!(
+                h.feed(h.sign(other, nv)),
+                Err(bad_justification_signature())
+            );
+        }
+        // Votes: a broken timeout vote is rejected either way.
+        let v = h.replica.view().0;
+        let t = ConsensusMsg::ReplicaTimeout(h.timeout(v, None, None));
+        assert_eq!(h.feed(broken(&h, other, t)), Err(Rejection::BadSignature));
+    }
+}
+
 /// The leader's new-view message of the current view is rejected before any signature or
 /// certificate check when its commit certificate is not higher than the replica's: it would
 /// change nothing. With a higher one it is checked and processed.

@@ -41,6 +41,7 @@ impl Harness {
             first_block: setup.genesis.first_block,
             max_payload_size: 100,
             vote_check,
+            senders_authenticated: false,
         };
         let replica =
             Replica::new(params.clone(), setup.keys[me].clone(), Arc::new(Bls), None).unwrap();
