@@ -26,6 +26,9 @@
 //! only the rows whose name contains one of them, e.g. `-- 1MiB`).
 #![allow(clippy::disallowed_methods, clippy::print_stdout, missing_docs)] // A benchmark reads the real clock and prints.
 
+mod common;
+use common::cpu_secs;
+
 use std::{
     net::SocketAddr,
     sync::{
@@ -93,18 +96,6 @@ struct Run {
     bytes: u64,
 }
 
-/// CPU time of this process so far (all threads, user + system), from /proc (10 ms ticks).
-fn cpu_secs() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // After the command name (in parentheses), utime and stime are fields 12 and 13.
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let f: Vec<f64> = rest
-        .split_whitespace()
-        .map(|x| x.parse().unwrap_or(0.))
-        .collect();
-    (f.get(11).unwrap_or(&0.) + f.get(12).unwrap_or(&0.)) / 100.
-}
-
 /// A chain of `setup` (one validator): `N_SMALL` blocks with small payloads, then `N_LARGE`
 /// with 1 MiB payloads.
 fn chain(setup: &Setup) -> Vec<Block> {
@@ -141,12 +132,8 @@ async fn start_node(setup: &Setup, blocks: Vec<Block>) -> (SocketAddr, node::Pub
     cfg.ping_timeout = None; // The bench's client does not serve pings.
     cfg.tcp_accept_rate = limiter::Rate::INF;
     cfg.rpc = RpcConfig {
-        push_validator_addrs_rate: limiter::Rate::INF,
-        push_block_store_state_rate: limiter::Rate::INF,
-        push_tx_rate: limiter::Rate::INF,
-        get_block_rate: limiter::Rate::INF,
         get_block_timeout: None,
-        consensus_rate: limiter::Rate::INF,
+        ..RpcConfig::unlimited()
     };
     let key = cfg.node_key.public();
     let net = Network::new(cfg, store).unwrap();

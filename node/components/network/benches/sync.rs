@@ -21,6 +21,9 @@
 //! blocks).
 #![allow(clippy::disallowed_methods, clippy::print_stdout, missing_docs)] // A benchmark reads the real clock and prints.
 
+mod common;
+use common::cpu_secs;
+
 use std::{
     net::SocketAddr,
     sync::Arc,
@@ -99,14 +102,7 @@ fn config(rng: &mut StdRng, addr: SocketAddr, window: usize) -> Config {
     cfg.gossip.dynamic_inbound_limit = 10;
     cfg.max_block_queue_size = window;
     cfg.tcp_accept_rate = limiter::Rate::INF;
-    cfg.rpc = RpcConfig {
-        push_validator_addrs_rate: limiter::Rate::INF,
-        push_block_store_state_rate: limiter::Rate::INF,
-        push_tx_rate: limiter::Rate::INF,
-        get_block_rate: limiter::Rate::INF,
-        consensus_rate: limiter::Rate::INF,
-        ..RpcConfig::default()
-    };
+    cfg.rpc = RpcConfig::unlimited();
     cfg
 }
 
@@ -149,21 +145,6 @@ async fn start(
         }
     });
     Node { net, store, task }
-}
-
-/// CPU time used by this process so far (all threads, user and system), from /proc (Linux;
-/// 10 ms resolution). Measured runs share the machine with nothing but this process, so the
-/// CPU time of a run is what syncing cost, whatever else the host was doing.
-fn cpu_secs() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // Fields after the command name (which is in parentheses): utime and stime are the 12th
-    // and 13th, in clock ticks of 1/100 s.
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let f: Vec<f64> = rest
-        .split_whitespace()
-        .map(|x| x.parse().unwrap_or(0.))
-        .collect();
-    (f.get(11).unwrap_or(&0.) + f.get(12).unwrap_or(&0.)) / 100.
 }
 
 /// What the fresh node's fetcher was doing, sampled every millisecond.

@@ -41,6 +41,21 @@ impl Default for RpcConfig {
     }
 }
 
+impl RpcConfig {
+    /// Every rate unlimited, the default timeouts: for benchmarks and tests, or a network
+    /// whose peers are all trusted. Rates are what protect a node from a flooding peer.
+    pub fn unlimited() -> Self {
+        Self {
+            push_validator_addrs_rate: limiter::Rate::INF,
+            push_block_store_state_rate: limiter::Rate::INF,
+            push_tx_rate: limiter::Rate::INF,
+            get_block_rate: limiter::Rate::INF,
+            consensus_rate: limiter::Rate::INF,
+            ..Self::default()
+        }
+    }
+}
+
 /// The gossip network's peers.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct GossipConfig {

@@ -7,6 +7,9 @@ use zksync_protobuf::ProtoFmt;
 
 use crate::noise;
 
+#[cfg(test)]
+mod tests;
+
 /// Reads one frame of at most `max` bytes and decodes it.
 pub async fn read<T: ProtoFmt>(
     ctx: &ctx::Ctx,

@@ -118,9 +118,14 @@ pub async fn accept(
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
     use zksync_concurrency::{scope, testonly};
+    use zksync_protobuf::DecodeError;
 
     use super::*;
+    use crate::testonly::{
+        bytes, case_runtime, decode_stable, framed, mutate, mutations, run_case, tcp_pair,
+    };
 
     /// Byte-level golden values of protocol.md 5.2.
     #[test]
@@ -188,6 +193,85 @@ mod tests {
             clock.advance(TIMEOUT);
             assert!(fut.await.is_err());
             Ok(())
+        });
+    }
+
+    fn endpoint() -> impl Strategy<Value = Endpoint> {
+        prop_oneof![Just(Endpoint::ConsensusNet), Just(Endpoint::GossipNet)]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// The preface decoders never panic on arbitrary bytes, and a value they accept
+        /// re-encodes to the same value.
+        #[test]
+        fn decoders_never_panic(bytes in bytes(64)) {
+            decode_stable::<Encryption>(&bytes);
+            decode_stable::<Endpoint>(&bytes);
+        }
+
+        /// Valid encodings round-trip; damaged ones never make the decoders panic.
+        #[test]
+        fn round_trip_and_damaged_encodings(endpoint in endpoint(), ms in mutations()) {
+            let enc = zksync_protobuf::encode(&Encryption::NoiseNN);
+            prop_assert_eq!(decode_stable::<Encryption>(&enc), Some(Encryption::NoiseNN));
+            let end = zksync_protobuf::encode(&endpoint);
+            prop_assert_eq!(decode_stable::<Endpoint>(&end), Some(endpoint));
+            decode_stable::<Encryption>(&mutate(enc, &ms));
+            decode_stable::<Endpoint>(&mutate(end, &ms));
+        }
+    }
+
+    /// What a dialer may send before the Noise handshake: garbage, a length prefix with a
+    /// body, an oversized length, or a valid encryption frame followed by garbage.
+    fn plain_bytes() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            bytes(40),
+            (0..64u32, bytes(80)).prop_map(|(len, body)| framed(len, &body)),
+            (MAX_FRAME as u32 + 1.., bytes(8)).prop_map(|(len, body)| framed(len, &body)),
+            (mutations(), bytes(80)).prop_map(|(ms, tail)| {
+                let body = mutate(zksync_protobuf::encode(&Encryption::NoiseNN), &ms);
+                [framed(body.len() as u32, &body), tail].concat()
+            }),
+            bytes(80).prop_map(|tail| [frame::encode(&Encryption::NoiseNN), tail].concat()),
+        ]
+    }
+
+    /// The acceptor's preface, fed arbitrary bytes by a dialer that then stops sending, never
+    /// panics and fails: a length over [`MAX_FRAME`] as such (before any body is read), a
+    /// complete frame that does not decode as a decoding error, a short read as a short read.
+    #[test]
+    fn accept_of_arbitrary_bytes_fails_cleanly() {
+        let rt = case_runtime();
+        proptest!(ProptestConfig::with_cases(64), |(bytes in plain_bytes())| {
+            let sent = bytes.clone();
+            let err = run_case(&rt, |ctx| async move {
+                let ctx = &ctx;
+                let (mut raw, acc) = tcp_pair(ctx).await?;
+                ctx.wait(raw.write_all(&sent)).await?.context("write")?;
+                ctx.wait(raw.shutdown()).await?.context("shutdown")?;
+                Ok(accept(ctx, acc).await.err())
+            });
+            let Some(ctx::Error::Internal(err)) = err else {
+                return Err(TestCaseError::fail(format!("accepted or canceled: {err:?}")));
+            };
+            let msg = format!("{err:#}");
+            let decode_err = err.chain().any(|e| e.downcast_ref::<DecodeError>().is_some());
+            let Some(len) = bytes.get(..4) else {
+                prop_assert!(msg.contains("reading preface"), "{}", msg);
+                return Ok(());
+            };
+            let len = u32::from_le_bytes(len.try_into().unwrap()) as usize;
+            if len > MAX_FRAME {
+                prop_assert!(msg.contains("exceeds"), "{}", msg);
+            } else if bytes.len() < 4 + len {
+                prop_assert!(msg.contains("reading preface"), "{}", msg);
+            } else {
+                let valid = zksync_protobuf::decode::<Encryption>(&bytes[4..4 + len]).is_ok();
+                // A valid frame leads to the Noise handshake, which the garbage fails.
+                prop_assert_eq!(decode_err, !valid, "{}", msg);
+            }
         });
     }
 }

@@ -8,15 +8,16 @@ use std::{
 
 use anyhow::Context as _;
 use base64::Engine as _;
+use proptest::prelude::*;
 use rand::{SeedableRng as _, rngs::StdRng};
 use zksync_concurrency::{ctx, io, net::tcp, scope, testonly, time};
 use zksync_consensus_crypto::TextFmt as _;
 use zksync_consensus_roles::testonly::Setup;
 
-use super::{MAX_HEAD, Request, authorized, page, parse, serve};
+use super::{MAX_HEAD, Request, authorized, head_end, page, parse, serve};
 use crate::{
     DebugPageConfig,
-    testonly::{TestNode, config, listener},
+    testonly::{TestNode, bytes, config, listener},
 };
 
 /// Sends `req` and reads the whole response (the server closes after it).
@@ -237,4 +238,73 @@ fn request_heads() {
     assert_eq!(parse(b"GET / HTTP/1.1 extra"), None);
     assert_eq!(parse(b"GET / HTTP/1.1\r\nno colon"), None);
     assert_eq!(parse(b"\xff / HTTP/1.1"), None);
+}
+
+/// A request head from arbitrary pieces: methods, targets, versions and header lines, some
+/// valid, some not.
+fn http_like_head() -> impl Strategy<Value = Vec<u8>> {
+    let header = prop_oneof![
+        "[ -~]{0,30}",
+        "[Aa]uthorization: ?(Basic|Bearer|basic|bearer)? ?[ -~]{0,20}",
+    ];
+    (
+        "[A-Z]{0,6}",
+        "[ -~]{0,10}",
+        prop_oneof!["HTTP/1\\.[0-9]", "[ -~]{0,8}"],
+        proptest::collection::vec(header, 0..4),
+        prop_oneof![Just("\r\n"), Just("\n")],
+    )
+        .prop_map(|(method, target, version, headers, nl)| {
+            let mut head = format!("{method} {target} {version}");
+            for h in headers {
+                head.push_str(nl);
+                head.push_str(&h);
+            }
+            head.into_bytes()
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// The end-of-head search, the request parser and the authorization check never panic on
+    /// the bytes a client sends; the head ends at the first blank line.
+    #[test]
+    fn request_parsing_never_panics(
+        head in prop_oneof![bytes(300), http_like_head()],
+        credentials in proptest::option::of("[ -~]{0,20}"),
+    ) {
+        if let Some(end) = head_end(&head) {
+            let rest = &head[end..];
+            prop_assert!(rest.starts_with(b"\r\n\r\n") || rest.starts_with(b"\n\n"));
+            prop_assert_eq!(head_end(&head[..end + 1]), None);
+        }
+        if let Some(req) = parse(&head) {
+            prop_assert!(!req.method.is_empty());
+            let _ = authorized(credentials.as_deref(), req.authorization);
+        }
+    }
+
+    /// Any `Authorization` value is checked without panicking, and only the right credentials
+    /// pass.
+    #[test]
+    fn authorization_of_any_value(credentials in "[ -~]{1,20}", header in "[ -~]{0,40}") {
+        let ok = authorized(Some(&credentials), Some(&header));
+        let bearer = header
+            .trim()
+            .split_once(' ')
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .is_some_and(|(_, v)| v.trim() == credentials);
+        if bearer {
+            prop_assert!(ok);
+        }
+        if ok {
+            let basic_value = header.trim().split_once(' ').map(|(_, v)| v.trim());
+            let basic = basic_value.is_some_and(|v| {
+                base64::engine::general_purpose::STANDARD.decode(v).ok()
+                    == Some(credentials.as_bytes().to_vec())
+            });
+            prop_assert!(bearer || basic, "{:?} passed for {:?}", header, credentials);
+        }
+    }
 }

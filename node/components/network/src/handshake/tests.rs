@@ -1,3 +1,4 @@
+use proptest::prelude::*;
 use rand::{SeedableRng as _, rngs::StdRng};
 use zksync_concurrency::{ctx, scope, testonly};
 use zksync_consensus_crypto::keccak256::Keccak256;
@@ -7,7 +8,13 @@ use zksync_consensus_roles::{
 };
 
 use super::{HandshakeError, consensus, gossip};
-use crate::{frame, testonly::noise_pair};
+use crate::{
+    frame,
+    testonly::{
+        Mutation, bytes, case_runtime, decode_stable, framed, mutate, mutations, noise_pair,
+        raw_noise_pair, run_case,
+    },
+};
 
 fn genesis(n: u8) -> GenesisHash {
     GenesisHash(Keccak256::new(&[n]))
@@ -283,4 +290,185 @@ fn build_version_must_be_semver() {
         gossip::Handshake::read(&p).is_err(),
         "is_static is required"
     );
+}
+
+/// A valid SemVer version (prerelease and build metadata included).
+fn semver() -> impl Strategy<Value = semver::Version> {
+    "(0|[1-9][0-9]{0,4})\\.(0|[1-9][0-9]{0,4})\\.(0|[1-9][0-9]{0,4})(-[a-z]{1,4}(\\.[1-9][0-9]?)?)?(\\+[a-z0-9]{1,4})?"
+        .prop_map(|s| s.parse().unwrap())
+}
+
+/// A valid gossip handshake, signed by a key from the seed over arbitrary session ids.
+fn gossip_handshake() -> impl Strategy<Value = gossip::Handshake> {
+    (
+        any::<u64>(),
+        bytes(64),
+        any::<bool>(),
+        proptest::option::of(semver()),
+    )
+        .prop_map(|(seed, sid, is_static, build_version)| {
+            let rng = &mut StdRng::seed_from_u64(seed);
+            let key: node::SecretKey = rng.random();
+            gossip::Handshake {
+                session_id: key.sign_msg(node::Msg::SessionId(node::SessionId(sid))),
+                is_static,
+                genesis: rng.random(),
+                build_version,
+            }
+        })
+}
+
+/// A valid consensus handshake, signed by a key from the seed over arbitrary session ids.
+fn consensus_handshake() -> impl Strategy<Value = consensus::Handshake> {
+    (any::<u64>(), bytes(64)).prop_map(|(seed, sid)| {
+        let rng = &mut StdRng::seed_from_u64(seed);
+        let key: validator::SecretKey = rng.random();
+        consensus::Handshake {
+            session_id: key.sign_msg(node::SessionId(sid)),
+            genesis: rng.random(),
+        }
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// The handshake decoders never panic on arbitrary bytes, and a value they accept
+    /// re-encodes to the same value.
+    #[test]
+    fn decoders_never_panic(bytes in bytes(300)) {
+        decode_stable::<gossip::Handshake>(&bytes);
+        decode_stable::<consensus::Handshake>(&bytes);
+    }
+
+    /// Gossip handshakes round-trip; damaged encodings never make the decoder panic.
+    #[test]
+    fn gossip_round_trip_and_damaged_encodings(h in gossip_handshake(), ms in mutations()) {
+        let enc = zksync_protobuf::encode(&h);
+        prop_assert_eq!(decode_stable::<gossip::Handshake>(&enc), Some(h));
+        decode_stable::<gossip::Handshake>(&mutate(enc, &ms));
+    }
+
+    /// Consensus handshakes round-trip; damaged encodings never make the decoder panic.
+    #[test]
+    fn consensus_round_trip_and_damaged_encodings(
+        h in consensus_handshake(),
+        ms in mutations(),
+    ) {
+        let enc = zksync_protobuf::encode(&h);
+        prop_assert_eq!(decode_stable::<consensus::Handshake>(&enc), Some(h));
+        decode_stable::<consensus::Handshake>(&mutate(enc, &ms));
+    }
+
+    /// Any build version string is accepted only as valid SemVer that round-trips, and never
+    /// makes the decoder panic.
+    #[test]
+    fn build_version_of_any_string(
+        h in gossip_handshake(),
+        v in prop_oneof![".{0,30}", "[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}[-+.a-zA-Z0-9]{0,8}"],
+    ) {
+        use zksync_protobuf::ProtoFmt as _;
+        let mut p = h.build();
+        p.build_version = Some(v.clone());
+        let got = gossip::Handshake::read(&p);
+        prop_assert_eq!(got.is_ok(), v.parse::<semver::Version>().is_ok());
+        decode_stable::<gossip::Handshake>(&prost::Message::encode_to_vec(&p));
+    }
+}
+
+/// What a dialer sends as its handshake frame: its valid handshake for the session, the same
+/// damaged, or garbage.
+#[derive(Clone, Debug)]
+enum Sent {
+    Valid,
+    Damaged(Vec<Mutation>),
+    Garbage(Vec<u8>),
+}
+
+fn sent() -> impl Strategy<Value = Sent> {
+    prop_oneof![
+        1 => Just(Sent::Valid),
+        4 => mutations().prop_map(Sent::Damaged),
+        2 => bytes(200).prop_map(Sent::Garbage),
+    ]
+}
+
+impl Sent {
+    /// The frame body to send, given the valid handshake's encoding.
+    fn body(&self, valid: Vec<u8>) -> Vec<u8> {
+        match self {
+            Self::Valid => valid,
+            Self::Damaged(ms) => mutate(valid, ms),
+            Self::Garbage(b) => b.clone(),
+        }
+    }
+}
+
+/// The acceptor's gossip handshake, fed a valid, damaged or garbage frame, never panics; it
+/// accepts the valid one, and whatever it accepts comes from the key that signed the session.
+#[test]
+fn gossip_inbound_of_arbitrary_frames() {
+    let rt = case_runtime();
+    let (me, peer) = (node_key(1), node_key(2));
+    proptest!(ProptestConfig::with_cases(128), |(sent in sent())| {
+        let s = sent.clone();
+        let (me, peer) = (&me, &peer);
+        let res = run_case(&rt, |ctx| async move {
+            let ctx = &ctx;
+            let (mut raw, mut acc) = raw_noise_pair(ctx).await?;
+            let h = gossip::Handshake {
+                session_id: peer.sign_msg(node::Msg::SessionId(node::SessionId(
+                    raw.session_id.0.to_vec(),
+                ))),
+                is_static: false,
+                genesis: genesis(0),
+                build_version: None,
+            };
+            let body = s.body(zksync_protobuf::encode(&h));
+            raw.send(ctx, &framed(body.len() as u32, &body)).await?;
+            raw.shutdown(ctx).await?;
+            let id = gossip::Identity {
+                key: me,
+                genesis: genesis(0),
+                build_version: None,
+            };
+            Ok(gossip::inbound(ctx, &id, &mut acc, |_| false).await)
+        });
+        match (&sent, res) {
+            (Sent::Garbage(_), res) => prop_assert!(res.is_err(), "{:?}", res),
+            (_, Ok(h)) => prop_assert_eq!(h.session_id.key, peer.public()),
+            (Sent::Valid, res) => prop_assert!(false, "{:?}", res),
+            (_, Err(_)) => {}
+        }
+    });
+}
+
+/// The acceptor's consensus handshake, fed a valid, damaged or garbage frame, never panics; it
+/// accepts the valid one, and whatever it accepts comes from the key that signed the session.
+#[test]
+fn consensus_inbound_of_arbitrary_frames() {
+    let rt = case_runtime();
+    let (me, peer) = (validator_key(1), validator_key(2));
+    proptest!(ProptestConfig::with_cases(64), |(sent in sent())| {
+        let s = sent.clone();
+        let (me, peer) = (&me, &peer);
+        let res = run_case(&rt, |ctx| async move {
+            let ctx = &ctx;
+            let (mut raw, mut acc) = raw_noise_pair(ctx).await?;
+            let h = consensus::Handshake {
+                session_id: peer.sign_msg(node::SessionId(raw.session_id.0.to_vec())),
+                genesis: genesis(0),
+            };
+            let body = s.body(zksync_protobuf::encode(&h));
+            raw.send(ctx, &framed(body.len() as u32, &body)).await?;
+            raw.shutdown(ctx).await?;
+            Ok(consensus::inbound(ctx, me, genesis(0), &mut acc).await)
+        });
+        match (&sent, res) {
+            (Sent::Garbage(_), res) => prop_assert!(res.is_err(), "{:?}", res),
+            (_, Ok(key)) => prop_assert_eq!(key, peer.public()),
+            (Sent::Valid, res) => prop_assert!(false, "{:?}", res),
+            (_, Err(_)) => {}
+        }
+    });
 }

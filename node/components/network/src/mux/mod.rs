@@ -16,9 +16,10 @@
 //!   server's OPEN, then for a local call, then sends OPEN; frames that arrive while waiting for
 //!   OPEN are stale and dropped; the transient stream is handed over until both halves are
 //!   dropped.
-//! - Memory: received data waits in buffers shared by the connection (`read_buffer_size` bytes,
-//!   `read_frame_count` chunks of at most `read_frame_size`); when they are full the connection
-//!   stops reading, so a peer cannot make us hold more. Outgoing data is bounded the same way.
+//! - Memory: received frames wait in buffers shared by the connection (`read_buffer_size` bytes,
+//!   `read_frame_count` frames: OPEN, CLOSE, and DATA in chunks of at most `read_frame_size`);
+//!   when they are full the connection stops reading, so a peer cannot make us hold more.
+//!   Outgoing data is bounded the same way.
 
 pub mod header;
 mod stream;
@@ -58,7 +59,7 @@ pub struct Config {
     pub read_buffer_size: u64,
     /// Received DATA is buffered in chunks of at most this size.
     pub read_frame_size: usize,
-    /// Largest number of buffered received chunks.
+    /// Largest number of buffered received frames (OPEN, CLOSE and DATA chunks).
     pub read_frame_count: u64,
     /// Largest DATA payload sent in one frame.
     pub write_frame_size: usize,
@@ -398,8 +399,19 @@ impl Mux {
                 }
                 let dest = &inbound_senders[&(local, h.id)];
                 match h.frame {
-                    FrameKind::Open => dest.send(InFrame::Open),
-                    FrameKind::Close => dest.send(InFrame::Close),
+                    // Control frames count against the frame count too, so that a peer
+                    // repeating them cannot make a stream that is not reading queue them
+                    // without limit.
+                    FrameKind::Open | FrameKind::Close => {
+                        let frame = ctx
+                            .wait(read_frames.clone().acquire_owned())
+                            .await?
+                            .map_err(|e| MuxError::Connection(e.into()))?;
+                        dest.send(match h.frame {
+                            FrameKind::Open => InFrame::Open(frame),
+                            _ => InFrame::Close(frame),
+                        });
+                    }
                     FrameKind::Data => {
                         let mut len = [0u8; 2];
                         read.read_exact(ctx, &mut len).await?;
@@ -471,7 +483,7 @@ async fn run_stream(
     // Waits for the peer's OPEN, dropping stale frames.
     async fn wait_open(ctx: &ctx::Ctx, inbound: &mut Inbound) -> ctx::OrCanceled<()> {
         loop {
-            if let InFrame::Open = inbound.recv(ctx).await? {
+            if let InFrame::Open(_) = inbound.recv(ctx).await? {
                 return Ok(());
             }
         }

@@ -14,16 +14,17 @@ use zksync_concurrency::{channel, ctx, oneshot};
 
 use super::header::{FrameKind, Header, StreamKind};
 
-/// A frame for a stream, as the reader task delivers it.
+/// A frame for a stream, as the reader task delivers it. Each holds read-buffer permits until
+/// consumed: a frame-count permit, and for DATA the bytes too.
 #[derive(Debug)]
 pub(super) enum InFrame {
-    Open,
-    /// A chunk of DATA with the read-buffer permits it holds until consumed.
+    Open(#[allow(dead_code)] OwnedSemaphorePermit),
+    /// A chunk of DATA with its (bytes, frame count) permits.
     Data(
         Vec<u8>,
         #[allow(dead_code)] Option<(OwnedSemaphorePermit, OwnedSemaphorePermit)>,
     ),
-    Close,
+    Close(#[allow(dead_code)] OwnedSemaphorePermit),
 }
 
 /// A frame for the writer task.
@@ -105,14 +106,14 @@ impl ReadHalf {
         let inbound = self.inbound.as_mut().ok_or(StreamError::Closed)?;
         loop {
             match inbound.recv(ctx).await? {
-                InFrame::Open => continue,
+                InFrame::Open(_) => continue,
                 InFrame::Data(data, _permits) => {
                     self.buf.extend(data);
                     if !self.buf.is_empty() {
                         return Ok(());
                     }
                 }
-                InFrame::Close => {
+                InFrame::Close(_) => {
                     self.eof = true;
                     return Err(StreamError::Eof);
                 }

@@ -1,8 +1,11 @@
+use proptest::prelude::*;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use zksync_concurrency::{ctx, net::tcp, scope, testonly};
 
 use super::*;
-use crate::testonly::{noise_pair as pair, tcp_pair};
+use crate::testonly::{
+    bytes, case_runtime, noise_pair as pair, raw_noise_pair, run_case, tcp_pair,
+};
 
 /// A handshake state of an initiator driven by hand.
 fn raw_initiator() -> snow::HandshakeState {
@@ -166,5 +169,113 @@ fn empty_message_is_end_of_stream() {
             Ok(())
         })
         .await
+    });
+}
+
+/// What a dialer may send as its first handshake message: garbage, or the right length prefix
+/// followed by too few, enough or more bytes.
+fn first_message() -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        bytes(80),
+        bytes(70).prop_map(|b| [&[0x20, 0x00][..], &b].concat()),
+        (any::<u16>(), bytes(40)).prop_map(|(len, b)| [&len.to_le_bytes()[..], &b].concat()),
+    ]
+}
+
+/// The acceptor's handshake, fed arbitrary bytes by a dialer that then stops sending, never
+/// panics, and completes exactly when they start with the 32-byte length prefix and 32 bytes
+/// (any 32 bytes are an X25519 key).
+#[test]
+fn acceptor_handshake_of_arbitrary_bytes() {
+    let rt = case_runtime();
+    proptest!(ProptestConfig::with_cases(256), |(msg in first_message())| {
+        let sent = msg.clone();
+        let res = run_case(&rt, |ctx| async move {
+            let ctx = &ctx;
+            let (mut raw, acc) = tcp_pair(ctx).await?;
+            ctx.wait(raw.write_all(&sent)).await?.context("write")?;
+            ctx.wait(raw.shutdown()).await?.context("shutdown")?;
+            Ok(handshake(ctx, acc, false).await.map(|_| ()))
+        });
+        prop_assert_eq!(res.is_ok(), msg.len() >= 34 && msg[..2] == [0x20, 0x00], "{:?}", res);
+    });
+}
+
+/// The dialer's handshake, answered with arbitrary bytes (the right length prefix or not),
+/// never panics and fails.
+#[test]
+fn dialer_handshake_of_arbitrary_answers() {
+    let rt = case_runtime();
+    let answers = prop_oneof![
+        bytes(80),
+        bytes(60).prop_map(|b| [&[0x30, 0x00][..], &b].concat()),
+    ];
+    proptest!(ProptestConfig::with_cases(128), |(answer in answers)| {
+        let res = run_case(&rt, |ctx| async move {
+            let ctx = &ctx;
+            let (dial, mut raw) = tcp_pair(ctx).await?;
+            scope::run!(ctx, |ctx, s| async {
+                let dial = s.spawn(async { Ok(handshake(ctx, dial, true).await.map(|_| ())) });
+                let mut m1 = [0u8; 34];
+                ctx.wait(raw.read_exact(&mut m1)).await?.context("read")?;
+                ctx.wait(raw.write_all(&answer)).await?.context("write")?;
+                ctx.wait(raw.shutdown()).await?.context("shutdown")?;
+                Ok::<_, ctx::Error>(dial.join(ctx).await?)
+            })
+            .await
+        });
+        prop_assert!(res.is_err());
+    });
+}
+
+/// A piece of what a peer past the handshake sends.
+#[derive(Clone, Debug)]
+enum Segment {
+    /// A valid transport message of this plaintext (empty: end of stream).
+    Msg(Vec<u8>),
+    /// Raw bytes.
+    Garbage(Vec<u8>),
+}
+
+/// The transport reader, fed valid messages and garbage, never panics: it yields exactly the
+/// plaintext of the valid messages before the first garbage or empty message, then fails.
+#[test]
+fn transport_reader_of_arbitrary_segments() {
+    let rt = case_runtime();
+    let segment = prop_oneof![
+        4 => bytes(300).prop_map(Segment::Msg),
+        1 => proptest::collection::vec(any::<u8>(), 1..40).prop_map(Segment::Garbage),
+    ];
+    let segments = proptest::collection::vec(segment, 0..8);
+    proptest!(ProptestConfig::with_cases(128), |(segments in segments)| {
+        let sent = segments.clone();
+        let (got, err) = run_case(&rt, |ctx| async move {
+            let ctx = &ctx;
+            let (mut raw, mut acc) = raw_noise_pair(ctx).await?;
+            for s in &sent {
+                match s {
+                    Segment::Msg(pt) => raw.send(ctx, pt).await?,
+                    Segment::Garbage(b) => raw.send_raw(ctx, b).await?,
+                }
+            }
+            raw.shutdown(ctx).await?;
+            let mut got = vec![];
+            let mut byte = [0u8];
+            loop {
+                match acc.read.read_exact(ctx, &mut byte).await {
+                    Ok(()) => got.push(byte[0]),
+                    Err(ctx::Error::Internal(err)) => return Ok((got, err)),
+                    Err(err) => return Err(err),
+                }
+            }
+        });
+        let mut want = vec![];
+        for s in &segments {
+            match s {
+                Segment::Msg(pt) if !pt.is_empty() => want.extend_from_slice(pt),
+                _ => break,
+            }
+        }
+        prop_assert_eq!(got, want, "{:#}", err);
     });
 }

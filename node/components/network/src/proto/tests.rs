@@ -90,3 +90,39 @@ fn present_empty_message_is_written() {
     };
     assert_eq!(ping.encode_to_vec()[..2], [0x0a, 0x20]);
 }
+
+/// Decodes `bytes` as an `M` with prost (which must not panic); a message it accepts must
+/// survive a round trip.
+fn prost_stable<M: prost::Message + Default + PartialEq>(bytes: &[u8]) {
+    if let Ok(m) = M::decode(bytes) {
+        assert!(M::decode(&*m.encode_to_vec()).unwrap() == m, "{bytes:02x?}");
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+    /// The generated decoder of every message of the network schemas never panics on
+    /// arbitrary bytes, and what it accepts round-trips (the typed decoders of the preface,
+    /// handshake, mux and RPC modules check their own validation on top).
+    #[test]
+    fn prost_decoders_never_panic(bytes in crate::testonly::bytes(300)) {
+        prost_stable::<preface::Encryption>(&bytes);
+        prost_stable::<preface::Endpoint>(&bytes);
+        prost_stable::<mux::Handshake>(&bytes);
+        prost_stable::<gossip::Handshake>(&bytes);
+        prost_stable::<gossip::PushValidatorAddrs>(&bytes);
+        prost_stable::<gossip::Transaction>(&bytes);
+        prost_stable::<gossip::PushTx>(&bytes);
+        prost_stable::<gossip::Last>(&bytes);
+        prost_stable::<gossip::BlockStoreState>(&bytes);
+        prost_stable::<gossip::PushBlockStoreState>(&bytes);
+        prost_stable::<gossip::GetBlockRequest>(&bytes);
+        prost_stable::<gossip::GetBlockResponse>(&bytes);
+        prost_stable::<consensus::Handshake>(&bytes);
+        prost_stable::<consensus::ConsensusReq>(&bytes);
+        prost_stable::<consensus::ConsensusResp>(&bytes);
+        prost_stable::<ping::PingReq>(&bytes);
+        prost_stable::<ping::PingResp>(&bytes);
+    }
+}
