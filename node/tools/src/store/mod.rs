@@ -109,6 +109,12 @@ pub struct StoreConfig {
     pub payload_size: usize,
 }
 
+/// redb's page cache, in bytes. redb's default (1 GiB) keeps every page written by a
+/// long-running node in memory up to that size: with 100 KiB payloads a validator reached
+/// 386 MiB of RSS in a minute. Blocks are written once and read back rarely (by syncing
+/// peers), and the OS page cache serves those reads anyway.
+const CACHE_SIZE: usize = 16 << 20;
+
 /// Transactions remembered for deduplication, at most.
 const MAX_TXS: usize = 100_000;
 
@@ -142,16 +148,19 @@ impl DurableStore {
     /// genesis, or one that does not decode, is an error: it is never silently reused.
     pub fn open(path: &Path, genesis: Genesis, config: StoreConfig) -> Result<Self, StoreError> {
         let p = path.display().to_string();
-        let db = Database::create(path).map_err(|source| match source {
-            redb::DatabaseError::Storage(e) => StoreError::Corrupted {
-                path: p.clone(),
-                reason: e.into(),
-            },
-            source => StoreError::Open {
-                path: p.clone(),
-                source,
-            },
-        })?;
+        let db = Database::builder()
+            .set_cache_size(CACHE_SIZE)
+            .create(path)
+            .map_err(|source| match source {
+                redb::DatabaseError::Storage(e) => StoreError::Corrupted {
+                    path: p.clone(),
+                    reason: e.into(),
+                },
+                source => StoreError::Open {
+                    path: p.clone(),
+                    source,
+                },
+            })?;
         let first = config.first_block.unwrap_or(genesis.first_block);
         let state = Self::init(&db, &genesis, first, &config.schedules).map_err(corrupted(&p))?;
         let state = match state {

@@ -30,6 +30,9 @@ impl Replica {
     pub(super) fn on_proposal(&mut self, m: Signed<LeaderProposal>) -> Result<(), Rejection> {
         let v = m.msg.view().number;
         if v < self.view || (v == self.view && self.phase != Phase::Prepare) {
+            if self.take_certified_payload(&m.msg) {
+                return Ok(());
+            }
             return Err(Rejection::Old);
         }
         if self.pending.as_ref().is_some_and(|p| p.view == v) {
@@ -94,6 +97,34 @@ impl Replica {
             (None, None) => unreachable!("checked above"),
         }
         Ok(())
+    }
+
+    /// Takes the payload of a proposal that came too late to be voted for when it is the
+    /// payload of the high commit certificate's block and that block is missing: votes can
+    /// overtake the proposal they are for (they come over other connections), and the replica
+    /// then forms the certificate without the payload. The certificate's hash proves the
+    /// payload, so nothing of the proposal is checked; without this the block would come by
+    /// sync, whose announcements come at most every 200 ms. Returns whether it was taken.
+    fn take_certified_payload(&mut self, m: &LeaderProposal) -> bool {
+        let (Some(qc), Some(payload)) = (&self.high_commit_qc, &m.proposal_payload) else {
+            return false;
+        };
+        let h = qc.header();
+        let missing = h.number >= self.persisted_next
+            && self.queued_up_to.is_none_or(|q| q < h.number)
+            && self
+                .proposals
+                .get(&h.number)
+                .is_none_or(|c| !c.contains_key(&h.payload));
+        if !missing || payload.len() > self.params.max_payload_size || payload.hash() != h.payload {
+            return false;
+        }
+        self.proposals
+            .entry(h.number)
+            .or_default()
+            .insert(h.payload, payload.clone());
+        self.maybe_queue_block();
+        true
     }
 
     pub(super) fn on_payload_verified(

@@ -4,7 +4,9 @@
 //! [`create_input_channel`]; the replica takes them out. The queue (protocol.md 2.15):
 //! - drops a message for a view older than the replica's current view before any signature
 //!   work (the replica publishes its view through [`ViewWatermark`]; a stale message could
-//!   only be rejected as old later anyway);
+//!   only be rejected as old later anyway), except a leader proposal of the view just before:
+//!   its votes may have overtaken it, and its payload may be the one the replica needs for the
+//!   block it just saw certified (see `Replica::take_certified_payload`);
 //! - checks no signature: the replica does, after the cheap checks that may reject a message
 //!   (an old view, a new-view message from a non-leader), and commit votes a quorum at a time
 //!   with one aggregate check (protocol.md 2.15 checks every signature here, which is most of
@@ -73,7 +75,13 @@ pub type InputReceiver = prunable_mpsc::Receiver<ConsensusReq>;
 /// The inbound queue, filtering against `watermark`.
 pub fn create_input_channel(watermark: ViewWatermark) -> (InputSender, InputReceiver) {
     prunable_mpsc::channel(
-        move |req: &ConsensusReq| req.msg.msg.view().number >= watermark.get(),
+        move |req: &ConsensusReq| {
+            let view = req.msg.msg.view().number;
+            match &req.msg.msg {
+                ConsensusMsg::LeaderProposal(_) => view.next() >= watermark.get(),
+                _ => view >= watermark.get(),
+            }
+        },
         |old: &ConsensusReq, new: &ConsensusReq| {
             if old.msg.key != new.msg.key || old.msg.msg.label() != new.msg.msg.label() {
                 return prunable_mpsc::Prune::KeepBoth;

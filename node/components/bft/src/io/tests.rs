@@ -80,12 +80,22 @@ fn queue_drops_stale_views_only() {
             "the watermark never moves back"
         );
         assert!(!send.send(req(commit(&setup, 1, 9)).0), "stale view");
+        // A proposal of the view just before is kept (its payload may complete a certified
+        // block); older ones are not.
+        let proposal = |view: u64| {
+            setup.keys[0].sign_msg(ConsensusMsg::LeaderProposal(LeaderProposal {
+                proposal_payload: None,
+                justification: ProposalJustification::Timeout(TimeoutQC::new(setup.view(view - 1))),
+            }))
+        };
+        assert!(!send.send(req(proposal(8)).0), "stale proposal");
+        assert!(send.send(req(proposal(9)).0));
         assert!(send.send(req(commit(&setup, 1, 10)).0));
         assert!(
             send.send(req(commit(&setup, 2, 11)).0),
             "future views are kept"
         );
-        assert_eq!(recv.len(), 3);
+        assert_eq!(recv.len(), 4);
         // A dropped message's ack completes at once.
         let (r, acked) = req(commit(&setup, 0, 1));
         assert!(!send.send(r));

@@ -103,6 +103,37 @@ fn a_quorum_certifies_a_payload_still_under_check() {
     }
 }
 
+/// Votes can overtake their proposal: the replica forms the certificate without the payload
+/// and moves on. The proposal, arriving late, still delivers the certified payload: the block
+/// is queued (no sync needed). A late proposal whose payload is not the certified one, or that
+/// comes once the block is queued, is old.
+#[test]
+fn a_proposal_overtaken_by_its_votes_still_delivers_the_block() {
+    let mut h = Harness::new(6, 0);
+    let qc = h.enter_view_1();
+    let p = payload(b"block");
+    let first = h.first();
+    let vote = h.commit(1, first, &p);
+    let out = commits(&mut h, &vote, &[1, 2, 3, 4, 5]);
+    assert_eq!(h.replica.view(), ViewNumber(2));
+    assert!(
+        !out.iter().any(|o| matches!(o, Output::QueueBlock(_))),
+        "{out:?}"
+    );
+    let j = ProposalJustification::Timeout(qc);
+    assert_eq!(
+        h.feed(h.proposal(1, Some(payload(b"other")), j.clone())),
+        Err(Rejection::Old)
+    );
+    let out = h.ok(h.proposal(1, Some(p.clone()), j.clone()));
+    let [Output::QueueBlock(b)] = out.as_slice() else {
+        panic!("{out:?}")
+    };
+    assert_eq!(b.payload, p);
+    assert_eq!(b.justification.message, vote);
+    assert_eq!(h.feed(h.proposal(1, Some(p), j)), Err(Rejection::Old));
+}
+
 #[test]
 fn commit_rejections() {
     let mut h = Harness::new(6, 0);
