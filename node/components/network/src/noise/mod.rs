@@ -17,7 +17,7 @@ use anyhow::Context as _;
 use rand::{Rng as _, SeedableRng as _, rngs::StdRng};
 use snow::{params::NoiseParams, resolvers::CryptoResolver, resolvers::DefaultResolver};
 use tokio::{
-    io::{AsyncReadExt as _, AsyncWriteExt as _},
+    io::{AsyncReadExt as _, AsyncWriteExt as _, BufReader},
     net::tcp::{OwnedReadHalf, OwnedWriteHalf},
 };
 use zksync_concurrency::{ctx, net::tcp};
@@ -153,7 +153,7 @@ pub async fn handshake(
     Ok(Stream {
         session_id,
         read: ReadHalf {
-            tcp: read,
+            tcp: BufReader::with_capacity(READ_BUFFER, read),
             state: state.clone(),
             nonce: 0,
             buf: vec![],
@@ -187,9 +187,14 @@ impl std::fmt::Debug for Stream {
     }
 }
 
+/// Bytes read from the socket at once. A transport message is read as its 2-byte length, then
+/// its body; without a buffer that is two system calls per message, with one the messages
+/// that arrived together are read in one. Larger messages bypass the buffer.
+const READ_BUFFER: usize = 8 * 1024;
+
 /// The reading half of a [`Stream`].
 pub struct ReadHalf {
-    tcp: OwnedReadHalf,
+    tcp: BufReader<OwnedReadHalf>,
     state: Arc<snow::StatelessTransportState>,
     nonce: u64,
     /// Decrypted bytes not yet consumed: `buf[pos..]`.
