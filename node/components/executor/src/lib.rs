@@ -88,7 +88,7 @@ use zksync_concurrency::{channel, ctx, net::tcp, scope, sync};
 use zksync_consensus_bft as bft;
 use zksync_consensus_network as network;
 use zksync_consensus_roles::validator::{self, ConsensusMsg, EpochNumber};
-use zksync_consensus_storage::{BlockStore, EpochInfo, ExecutionLayer};
+use zksync_consensus_storage::{BlockStore, EpochInfo, ExecutionLayer, Transaction};
 
 pub use self::config::{Config, ConfigError, Tuning};
 
@@ -152,6 +152,17 @@ impl Executor {
     /// The store and network, once [`Executor::run`] has started them.
     pub fn running(&self) -> Option<&Running> {
         self.running.get()
+    }
+
+    /// Gossips `tx` (e.g. a transaction the sequencer received from a user) to every peer,
+    /// which hands it to its execution layer's `push_tx`. Returns `false`, sending nothing, if
+    /// the node is not running yet. The node's own execution layer does not get it back.
+    pub fn broadcast_tx(&self, tx: Transaction) -> bool {
+        let Some(running) = self.running() else {
+            return false;
+        };
+        running.network.gossip.broadcast_tx(tx);
+        true
     }
 
     /// Runs the node until `ctx` is cancelled (then returns `Ok`) or a component fails.

@@ -12,7 +12,7 @@ use zksync_consensus_roles::{
     validator::{self, BlockNumber, Genesis},
 };
 use zksync_consensus_storage::{
-    ExecutionLayer as _,
+    ExecutionLayer as _, Transaction,
     testonly::{InMemory, PayloadBehavior},
 };
 
@@ -165,6 +165,35 @@ fn single_validator() {
         );
         let want = BlockNumber(setup.genesis.first_block.0 + 10);
         run_until(&ctx, &nodes, want).await
+    });
+}
+
+/// `Executor::broadcast_tx` sends nothing before the node runs, and once it runs the
+/// transaction reaches a peer's execution layer (here a full node synced from the validator).
+#[test]
+fn broadcast_tx_reaches_peers_once_running() {
+    run(9, |ctx, mut rng| async move {
+        let setup = Setup::new(&mut rng, 1);
+        let nodes = nodes(
+            &mut rng,
+            &setup.genesis,
+            in_memory(&setup.genesis),
+            &[Some(setup.keys[0].clone()), None],
+        );
+        let executors: Vec<Executor> = nodes.iter().map(TestNode::executor).collect();
+        let tx = Transaction(b"a transaction".to_vec());
+        assert!(!executors[0].broadcast_tx(tx.clone()), "not running yet");
+        scope::run!(&ctx, |ctx, s| async {
+            for e in &executors {
+                s.spawn_bg(async { e.run(ctx).await.map_err(ctx::Error::Internal) });
+            }
+            // The full node syncs a block from the validator: they are connected.
+            nodes[1].wait_for(ctx, setup.genesis.first_block).await?;
+            assert!(executors[0].broadcast_tx(tx.clone()));
+            sync::wait_for(ctx, &mut nodes[1].engine.txs(), |t| t.contains(&tx)).await?;
+            Ok(())
+        })
+        .await
     });
 }
 
