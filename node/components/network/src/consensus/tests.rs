@@ -46,6 +46,15 @@ fn validator_cfg(
     cfg
 }
 
+/// Validators 0 (A) and 1 (B) of `setup`, B with A as its gossip peer.
+async fn pair(ctx: &ctx::Ctx, setup: &Setup, rng: &mut StdRng) -> (TestNode, TestNode) {
+    let (k0, k1) = (&setup.keys[0], &setup.keys[1]);
+    let a = TestNode::new(ctx, setup, |addr| validator_cfg(rng, addr, k0, &[]), &[]).await;
+    let to_a = [(a.key(), a.addr())];
+    let b = TestNode::new(ctx, setup, |addr| validator_cfg(rng, addr, k1, &to_a), &[]).await;
+    (a, b)
+}
+
 /// A timeout vote of validator `i` for `view`.
 fn timeout(setup: &Setup, i: usize, view: u64) -> Signed<ConsensusMsg> {
     setup.keys[i].sign_msg(ConsensusMsg::ReplicaTimeout(ReplicaTimeout {
@@ -285,22 +294,8 @@ fn unacked_messages_hold_back_a_validator() {
     testonly::run_test(|ctx, _| async move {
         let ctx = &ctx;
         let (setup, mut rng) = setup(4);
-        let (k0, k1) = (&setup.keys[0], &setup.keys[1]);
-        let mut a = TestNode::new(
-            ctx,
-            &setup,
-            |addr| validator_cfg(&mut rng, addr, k0, &[]),
-            &[],
-        )
-        .await;
-        let to_a = [(a.key(), a.addr())];
-        let mut b = TestNode::new(
-            ctx,
-            &setup,
-            |addr| validator_cfg(&mut rng, addr, k1, &to_a),
-            &[],
-        )
-        .await;
+        let k0 = &setup.keys[0];
+        let (mut a, mut b) = pair(ctx, &setup, &mut rng).await;
         let b_sink = Sink::manual();
         let a_cons = a.consensus(&setup, Sink::new());
         let b_cons = b.consensus(&setup, b_sink.clone());
@@ -354,21 +349,8 @@ fn a_peer_that_was_down_gets_only_the_newest_message_of_each_kind() {
         let ctx = &ctx;
         let (setup, mut rng) = setup(5);
         let (k0, k1) = (&setup.keys[0], &setup.keys[1]);
-        let mut a = TestNode::new(
-            ctx,
-            &setup,
-            |addr| validator_cfg(&mut rng, addr, k0, &[]),
-            &[],
-        )
-        .await;
+        let (mut a, mut b) = pair(ctx, &setup, &mut rng).await;
         let to_a = [(a.key(), a.addr())];
-        let mut b = TestNode::new(
-            ctx,
-            &setup,
-            |addr| validator_cfg(&mut rng, addr, k1, &to_a),
-            &[],
-        )
-        .await;
         // The same validator after a restart, at another address.
         let mut b2 = TestNode::new(
             ctx,
@@ -456,22 +438,9 @@ fn a_validator_restarted_at_its_old_address_is_redialed_at_once() {
     testonly::run_test(|ctx, _| async move {
         let ctx = &ctx;
         let (setup, mut rng) = setup(8);
-        let (k0, k1) = (&setup.keys[0], &setup.keys[1]);
-        let mut a = TestNode::new(
-            ctx,
-            &setup,
-            |addr| validator_cfg(&mut rng, addr, k0, &[]),
-            &[],
-        )
-        .await;
+        let k1 = &setup.keys[1];
+        let (mut a, mut b) = pair(ctx, &setup, &mut rng).await;
         let to_a = [(a.key(), a.addr())];
-        let mut b = TestNode::new(
-            ctx,
-            &setup,
-            |addr| validator_cfg(&mut rng, addr, k1, &to_a),
-            &[],
-        )
-        .await;
         let b_addr = b.addr();
         let a_cons = a.consensus(&setup, Sink::new());
         let b_cons = b.consensus(&setup, Sink::new());
