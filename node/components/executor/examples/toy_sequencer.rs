@@ -20,7 +20,7 @@ use std::{
 use anyhow::Context as _;
 use tokio::sync::watch;
 use zksync_concurrency::{ctx, net::tcp, scope, sync, time};
-use zksync_consensus_executor::{Config, Executor, Tuning};
+use zksync_consensus_executor::{Config, Executor};
 use zksync_consensus_roles::validator::{
     Block, BlockNumber, Payload, PreGenesisBlock, ReplicaState,
 };
@@ -257,15 +257,10 @@ async fn run(ctx: &ctx::Ctx, blocks: u64) -> anyhow::Result<()> {
     for key in validator_keys {
         let listener = tcp::listen(([127, 0, 0, 1], 0).into(), Default::default())?;
         let addr = listener.local_addr()?;
+        // Defaults for everything but the identity, the peers and the transaction size.
         let config = Config {
-            build_version: None,
-            server_addr: addr,
-            public_addr: addr.into(),
-            max_payload_size: 4096,
             max_tx_size: 256,
-            view_timeout: time::Duration::from_secs(2),
             gossip_dynamic_inbound_limit: VALIDATORS,
-            gossip_static_inbound: Default::default(),
             gossip_static_outbound: nodes
                 .iter()
                 .map(|n| {
@@ -273,11 +268,8 @@ async fn run(ctx: &ctx::Ctx, blocks: u64) -> anyhow::Result<()> {
                     (peer.node_key.public(), peer.server_addr.into())
                 })
                 .collect(),
-            rpc: Default::default(),
-            node_key: node::SecretKey::generate(rng),
             validator_key: Some(key),
-            debug_page: None,
-            tuning: Tuning::default(),
+            ..Config::new(addr, node::SecretKey::generate(rng), 4096)
         };
         let chain = Arc::new(ToyChain::new(genesis.clone()));
         let executor = Executor::new(config, chain.clone());

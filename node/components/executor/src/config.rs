@@ -90,6 +90,40 @@ pub struct ConfigError {
 }
 
 impl Config {
+    /// A node listening on `server_addr` (also the address peers dial) with `node_key`,
+    /// accepting payloads of at most `max_payload_size` bytes, and defaults for the rest: not a
+    /// validator (set `validator_key`), no peers (set `gossip_static_outbound` and
+    /// `gossip_dynamic_inbound_limit`), view timeout 2 s, transactions up to 10 kB, the
+    /// reference's RPC rates, no debug page, [`Tuning::default`].
+    pub fn new(
+        server_addr: SocketAddr,
+        node_key: node::SecretKey,
+        max_payload_size: usize,
+    ) -> Self {
+        let net = network::Config::new(
+            server_addr,
+            server_addr.into(),
+            node_key.clone(),
+            max_payload_size,
+        );
+        Self {
+            build_version: None,
+            server_addr,
+            public_addr: server_addr.into(),
+            max_payload_size,
+            max_tx_size: net.max_tx_size,
+            view_timeout: time::Duration::from_secs(2),
+            gossip_dynamic_inbound_limit: net.gossip.dynamic_inbound_limit,
+            gossip_static_inbound: BTreeSet::new(),
+            gossip_static_outbound: BTreeMap::new(),
+            rpc: network::RpcConfig::default(),
+            node_key,
+            validator_key: None,
+            debug_page: None,
+            tuning: Tuning::default(),
+        }
+    }
+
     /// Checks the settings.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let err = |field: &str, reason: &str| ConfigError {

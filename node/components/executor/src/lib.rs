@@ -26,8 +26,8 @@
 //! ```
 //! use std::sync::{Arc, OnceLock};
 //! use rand::SeedableRng as _;
-//! use zksync_concurrency::{ctx, scope, time};
-//! use zksync_consensus_executor::{Config, Executor, Tuning};
+//! use zksync_concurrency::{ctx, scope};
+//! use zksync_consensus_executor::{Config, Executor};
 //! use zksync_consensus_roles::{node, testonly::Setup, validator::BlockNumber};
 //! use zksync_consensus_storage::testonly::{InMemory, PayloadBehavior};
 //!
@@ -45,21 +45,10 @@
 //!     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
 //!     let addr = listener.local_addr()?;
 //!     drop(listener);
+//!     // Defaults for the rest; a validator of more nodes sets its peers too.
 //!     let config = Config {
-//!         build_version: None,
-//!         server_addr: addr,
-//!         public_addr: addr.into(),
-//!         max_payload_size: 1000,
-//!         max_tx_size: 1000,
-//!         view_timeout: time::Duration::from_secs(2),
-//!         gossip_dynamic_inbound_limit: 10,
-//!         gossip_static_inbound: Default::default(),
-//!         gossip_static_outbound: Default::default(),
-//!         rpc: Default::default(),
-//!         node_key: node::SecretKey::generate(rng),
 //!         validator_key: Some(setup.keys[0].clone()),
-//!         debug_page: None,
-//!         tuning: Tuning::default(),
+//!         ..Config::new(addr, node::SecretKey::generate(rng), 1000)
 //!     };
 //!     let executor = Executor::new(config, engine.clone());
 //!     let want = BlockNumber(setup.genesis.first_block.0 + 3);

@@ -197,6 +197,27 @@ fn broadcast_tx_reaches_peers_once_running() {
     });
 }
 
+/// `Config::new` gives a valid configuration with the documented defaults; a bad value is
+/// still refused, naming its field.
+#[test]
+fn config_new_is_valid_with_defaults() {
+    let mut rng = StdRng::seed_from_u64(3);
+    let addr: SocketAddr = "127.0.0.1:3054".parse().unwrap();
+    let cfg = Config::new(addr, node::SecretKey::generate(&mut rng), 1000);
+    cfg.validate().unwrap();
+    assert_eq!(cfg.public_addr, addr.into());
+    assert!(cfg.validator_key.is_none());
+    assert!(cfg.gossip_static_outbound.is_empty());
+    assert_eq!(cfg.view_timeout, time::Duration::from_secs(2));
+    assert_eq!(cfg.max_payload_size, 1000);
+    let zero = Config::new(
+        "127.0.0.1:0".parse().unwrap(),
+        node::SecretKey::generate(&mut rng),
+        1000,
+    );
+    assert_eq!(zero.validate().unwrap_err().field, "server_addr");
+}
+
 #[test]
 fn four_validators() {
     run(2, |ctx, mut rng| async move {
