@@ -166,7 +166,22 @@ impl Consensus {
                         let call = client.reserve(ctx).await?;
                         let msg = {
                             let mut cursor = sync::lock(ctx, &cursor).await?;
-                            self.msg_pool.next(ctx, &mut cursor).await?
+                            loop {
+                                let msg = self.msg_pool.next(ctx, &mut cursor).await?;
+                                // A replica's own new-view message is of no use to it: it
+                                // sends one when it enters a view, so it is always in that view
+                                // already. Over the loopback connection it would only cost an
+                                // RPC and a rejection per view. (Its own votes and proposals do
+                                // go through: the replica counts and votes on them.)
+                                if !(is_self
+                                    && matches!(
+                                        msg.msg,
+                                        validator::ConsensusMsg::ReplicaNewView(_)
+                                    ))
+                                {
+                                    break msg;
+                                }
+                            }
                         };
                         let max = rpc::consensus::MAX_RESP_SIZE;
                         if let Err(err) = call.call(ctx, &rpc::consensus::Req(msg), max).await {

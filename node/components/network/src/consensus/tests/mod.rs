@@ -336,6 +336,43 @@ fn unacked_messages_hold_back_a_validator() {
     });
 }
 
+/// A validator's own new-view message does not come back to it over its loopback connection
+/// (it is always in that view already); the other validators get it, and the validator's own
+/// votes still come back.
+#[test]
+fn own_new_view_messages_do_not_loop_back() {
+    testonly::run_test(|ctx, _| async move {
+        let ctx = &ctx;
+        let (setup, mut rng) = setup(9);
+        let (mut a, mut b) = pair(ctx, &setup, &mut rng).await;
+        let (a_sink, b_sink) = (Sink::new(), Sink::new());
+        let a_cons = a.consensus(&setup, a_sink.clone());
+        let b_cons = b.consensus(&setup, b_sink.clone());
+        let (a_net, b_net) = (a.net.clone(), b.net.clone());
+        let new_view: ReplicaNewView = rng.random();
+        let nv = setup.keys[0].sign_msg(ConsensusMsg::ReplicaNewView(new_view));
+        let t = timeout(&setup, 0, 3);
+        scope::run!(ctx, |ctx, s| async {
+            s.spawn_bg(a.run(ctx));
+            s.spawn_bg(b.run(ctx));
+            s.spawn_bg(async { Ok(a_net.run_consensus(ctx, a_cons.clone()).await?) });
+            s.spawn_bg(async { Ok(b_net.run_consensus(ctx, b_cons.clone()).await?) });
+            // The new-view message first: the pool hands messages out in order, so once A has
+            // its timeout vote back, it has passed over its new-view message.
+            assert!(a_cons.msg_pool.send(nv.clone()));
+            assert!(a_cons.msg_pool.send(t.clone()));
+            b_sink.wait_for(ctx, |s| s.msgs.len() >= 2).await?;
+            a_sink.wait_for(ctx, |s| !s.msgs.is_empty()).await?;
+            Ok(())
+        })
+        .await?;
+        let k0 = setup.keys[0].public();
+        assert_eq!(set(b_sink.msgs_from(&k0)), set([nv, t.clone()]));
+        assert_eq!(a_sink.msgs_from(&k0), vec![t]);
+        Ok(())
+    });
+}
+
 /// Only validators of the epoch get a consensus connection: another key completes the
 /// handshake and is then dropped; a node that is not a validator, or whose consensus network
 /// is not running, drops every consensus connection.
