@@ -27,7 +27,7 @@
 #![allow(clippy::disallowed_methods, clippy::print_stdout, missing_docs)] // A benchmark reads the real clock and prints.
 
 mod common;
-use common::cpu_secs;
+use common::{cpu_secs, raw_get_block};
 
 use std::{
     net::SocketAddr,
@@ -268,25 +268,6 @@ async fn measure(t: Arc<Target>, work: Work, calls: u64) -> Run {
     })
     .await;
     res.unwrap()
-}
-
-/// One get_block call on a raw stream (the RPC client protocol by hand): the response bytes
-/// are read, not decoded. Returns the response body's size.
-async fn raw_get_block(ctx: &ctx::Ctx, queue: &mux::StreamQueue, req: &get_block::Req) -> usize {
-    let st = queue.open(ctx).await.unwrap();
-    let (mut read, mut write) = (st.read, st.write);
-    let body = zksync_protobuf::encode(req);
-    let mut buf = (body.len() as u32).to_le_bytes().to_vec();
-    buf.extend(body);
-    write.write_all(ctx, &buf).await.unwrap();
-    write.close();
-    let mut len = [0u8; 4];
-    read.read_exact(ctx, &mut len).await.unwrap();
-    let mut resp = vec![0; u32::from_le_bytes(len) as usize];
-    read.read_exact(ctx, &mut resp).await.unwrap();
-    read.wait_close(ctx).await.unwrap();
-    assert!(resp.len() > 4, "block not served");
-    resp.len()
 }
 
 fn median_range(mut xs: Vec<f64>) -> (f64, f64, f64) {

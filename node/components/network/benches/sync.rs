@@ -1,9 +1,9 @@
 //! Block sync (scenarios S1/S2 of the benchmark plan, in one process): a fresh full node catches
 //! up 10,000 finalized blocks (1 KiB payloads, 6-validator commit certificates) from 1, 2 and 4
 //! peers over loopback TCP, real clock, RPC rates unlimited, for fetch windows
-//! (`max_block_queue_size`) of 20 (the executor's default), 64 and 256. Each node runs as its own
-//! tokio task (as it would in its own process: all of a node's async work is polled by one
-//! task), on a runtime of 2 worker threads; certificate checks go to the blocking pool, as in
+//! (`max_block_queue_size`) of 20 (the reference's), 64 (the executor's default) and 256. Each
+//! node runs as its own tokio task (as it would in its own process: all of a node's async work
+//! is polled by one task), on a runtime of 2 worker threads; certificate checks go to the blocking pool, as in
 //! the node. Each figure comes with the CPU time the process spent per block (all nodes, all
 //! threads), which other tenants of a shared machine change much less than the wall time, and
 //! with what the fresh node's fetcher was doing (sampled every millisecond).
@@ -22,7 +22,7 @@
 #![allow(clippy::disallowed_methods, clippy::print_stdout, missing_docs)] // A benchmark reads the real clock and prints.
 
 mod common;
-use common::cpu_secs;
+use common::{cpu_secs, raw_get_block};
 
 use std::{
     net::SocketAddr,
@@ -262,18 +262,7 @@ async fn raw_fetch(setup: &Setup, blocks: &[Block], inflight: usize, decode: boo
                             let resp = client.call(ctx, &req, 2 * MAX_PAYLOAD).await.unwrap();
                             assert!(resp.0.is_some());
                         } else {
-                            let st = queue.open(ctx).await?;
-                            let (mut read, mut write) = (st.read, st.write);
-                            let body = zksync_protobuf::encode(&req);
-                            let mut buf = (body.len() as u32).to_le_bytes().to_vec();
-                            buf.extend(body);
-                            write.write_all(ctx, &buf).await.unwrap();
-                            write.close();
-                            let mut len = [0u8; 4];
-                            read.read_exact(ctx, &mut len).await.unwrap();
-                            let mut resp = vec![0; u32::from_le_bytes(len) as usize];
-                            read.read_exact(ctx, &mut resp).await.unwrap();
-                            read.wait_close(ctx).await.unwrap();
+                            raw_get_block(ctx, &queue, &req).await;
                         }
                     }
                 })

@@ -6,7 +6,10 @@ use std::fmt::Write as _;
 
 use zksync_concurrency::{ctx, time};
 
-use super::probe::{Probe, Status, quantile};
+use super::{
+    measure::merge_histograms,
+    probe::{Probe, Status, quantile},
+};
 
 /// The display and the rate measurement.
 pub(super) struct Display {
@@ -72,16 +75,12 @@ impl Display {
             }
         }
         // Finality latency over all validators.
-        let mut merged: Vec<(f64, u64)> = vec![];
-        for s in statuses.iter().filter(|s| !s.latency.is_empty()) {
-            if merged.is_empty() {
-                merged = s.latency.clone();
-            } else if merged.len() == s.latency.len() {
-                for (m, b) in merged.iter_mut().zip(&s.latency) {
-                    m.1 += b.1;
-                }
-            }
-        }
+        let merged = merge_histograms(
+            statuses
+                .iter()
+                .filter(|s| !s.latency.is_empty())
+                .map(|s| s.latency.clone()),
+        );
         let (p50, p99) = (quantile(&merged, 0.5), quantile(&merged, 0.99));
         let rate = self
             .current_rate()

@@ -127,8 +127,9 @@ pub struct DurableStore {
     persisted: watch::Sender<BlockStoreState>,
     /// Serializes block writes.
     write: tokio::sync::Mutex<()>,
-    /// The replica state's own files (see `state_file`), one write at a time. `None` inside
-    /// while a write runs on the blocking pool.
+    /// The replica state's own files (see `state_file`), one write at a time: the lock keeps
+    /// writes in order, and the files move into the blocking task of a write and back (`None`
+    /// only if that task panicked).
     state_files: tokio::sync::Mutex<Option<state_file::StateFiles>>,
     /// The newest replica state: the last one written, else the one read at opening (from
     /// the state files, else from a database written before them).
@@ -415,8 +416,7 @@ impl ExecutionLayer for DurableStore {
         ))
     }
 
-    async fn state(&self, ctx: &ctx::Ctx) -> ctx::Result<Option<ReplicaState>> {
-        let _ = ctx;
+    async fn state(&self, _ctx: &ctx::Ctx) -> ctx::Result<Option<ReplicaState>> {
         let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         let Some(bytes) = state.as_ref() else {
             return Ok(None);
@@ -433,7 +433,7 @@ impl ExecutionLayer for DurableStore {
         let mut guard = ctx.wait(self.state_files.lock()).await?;
         let mut files = guard
             .take()
-            .context("an earlier replica state write failed")?;
+            .context("an earlier replica state write panicked")?;
         let (files, res) = scope::wait_blocking(move || {
             let res = files.write(&bytes).map(|()| bytes);
             (files, res)

@@ -1,12 +1,13 @@
 //! BLS12-381 in the "min-sig" variant (protocol.md 3.1): signatures are G1 points (48 bytes
 //! compressed), public keys G2 points (96 bytes compressed); built on `blst`.
 //!
-//! Validity is checked once, at construction: decoded public keys are checked to be in the
-//! subgroup and not the identity, decoded signatures to be in the subgroup (the identity is
-//! allowed, as in the reference). Sums of valid points stay in the subgroup, so verification
-//! skips the repeated group checks that `blst` would otherwise do on every call (and runs on
-//! the calling thread, see `pairing`); the one
-//! property a sum can lose, not being the identity, is checked explicitly for summed keys.
+//! Validity is checked once per value: decoded public keys at decoding (in the subgroup, not
+//! the identity), signatures and aggregates when first used (in the subgroup; the identity is
+//! allowed, as in the reference; see `lazy`: received signatures are mostly dropped unused).
+//! Sums of valid points stay in the subgroup, so verification skips the repeated group checks
+//! that `blst` would otherwise do on every call (and runs on the calling thread, see
+//! `pairing`); the one property a sum can lose, not being the identity, is checked explicitly
+//! for summed keys.
 //! Validating a public key is a deterministic function of its bytes and validators' keys repeat
 //! in every message, so a compressed key is validated once per process: later decodings of the
 //! same bytes take it from a bounded cache of valid keys (`key_cache`).
