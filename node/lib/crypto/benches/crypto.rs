@@ -45,6 +45,18 @@ fn bls(c: &mut Criterion) {
     });
     g.finish();
 
+    // Decoding a received signature: decompression alone against decompression and the
+    // subgroup check (what a signature costs before any pairing).
+    let sig_bytes: [u8; 48] = ByteFmt::encode(&sig).try_into().expect("48 bytes");
+    let mut g = c.benchmark_group("bls/signature_decode");
+    g.bench_function("uncompress", |b| {
+        b.iter(|| blst::min_sig::Signature::uncompress(&sig_bytes).unwrap())
+    });
+    g.bench_function("validate", |b| {
+        b.iter(|| blst::min_sig::Signature::sig_validate(&sig_bytes, false).unwrap())
+    });
+    g.finish();
+
     let sigs: Vec<_> = sks.iter().map(|k| k.sign(&msg)).collect();
     c.bench_function("bls/aggregate_100", |b| {
         b.iter(|| bls12_381::AggregateSignature::aggregate(&sigs))

@@ -15,7 +15,9 @@
 //!   local server is ready and waits for the client's OPEN, while the client waits for the
 //!   server's OPEN, then for a local call, then sends OPEN; frames that arrive while waiting for
 //!   OPEN are stale and dropped; the transient stream is handed over until both halves are
-//!   dropped.
+//!   dropped. The first CLOSE is not sent on its own: it goes out just before this side's next
+//!   OPEN, in the same write (the peer sees the same frames in the same order, so one system
+//!   call carries a client's CLOSE, OPEN, request and end of request).
 //! - Memory: received frames wait in buffers shared by the connection (`read_buffer_size` bytes,
 //!   `read_frame_count` frames: OPEN, CLOSE, and DATA in chunks of at most `read_frame_size`);
 //!   when they are full the connection stops reading, so a peer cannot make us hold more.
@@ -372,10 +374,10 @@ impl Mux {
             s.spawn_bg::<()>(async {
                 loop {
                     let f = out_recv.recv(ctx).await?;
-                    write_frame(ctx, &mut write, &f, stats).await?;
+                    write_frames(ctx, &mut write, &f, stats).await?;
                     drop(f);
                     while let Some(f) = out_recv.try_recv() {
-                        write_frame(ctx, &mut write, &f, stats).await?;
+                        write_frames(ctx, &mut write, &f, stats).await?;
                     }
                     write.flush(ctx).await?;
                 }
@@ -441,20 +443,14 @@ impl Mux {
     }
 }
 
-async fn write_frame(
+async fn write_frames(
     ctx: &ctx::Ctx,
     w: &mut noise::WriteHalf,
     f: &OutFrame,
     stats: &Stats,
 ) -> ctx::Result<()> {
-    w.write_all(ctx, &f.header.encode()).await?;
-    stats.add_sent(2);
-    if f.header.frame == FrameKind::Data {
-        w.write_all(ctx, &(f.data.len() as u16).to_le_bytes())
-            .await?;
-        w.write_all(ctx, &f.data).await?;
-        stats.add_sent(2 + f.data.len());
-    }
+    w.write_all(ctx, &f.bytes).await?;
+    stats.add_sent(f.bytes.len());
     Ok(())
 }
 
@@ -471,14 +467,12 @@ async fn run_stream(
     frame_size: usize,
     mut inbound: Inbound,
 ) -> ctx::OrCanceled<()> {
-    let control = |frame| OutFrame {
-        header: Header {
-            frame,
-            stream: kind,
-            id,
-        },
-        data: vec![],
-        permit: None,
+    let control = |frames: &[FrameKind]| {
+        let mut bytes = vec![];
+        for f in frames {
+            stream::push_control(&mut bytes, *f, kind, id);
+        }
+        bytes
     };
     // Waits for the peer's OPEN, dropping stale frames.
     async fn wait_open(ctx: &ctx::Ctx, inbound: &mut Inbound) -> ctx::OrCanceled<()> {
@@ -488,21 +482,24 @@ async fn run_stream(
             }
         }
     }
+    // Step 1's CLOSE is sent together with this side's next OPEN (the same frames in the same
+    // order, in one write): a server's when it is ready, a client's with its request.
     loop {
-        out.send(control(FrameKind::Close));
         limiter.acquire(ctx, 1).await?;
-        let reservation = match kind {
+        let (reservation, prefix) = match kind {
             StreamKind::Connect => {
                 let r = queue.reservation(ctx).await?;
-                out.send(control(FrameKind::Open));
+                out.send(OutFrame {
+                    bytes: control(&[FrameKind::Close, FrameKind::Open]),
+                    permit: None,
+                });
                 wait_open(ctx, &mut inbound).await?;
-                r
+                (r, vec![])
             }
             StreamKind::Accept => {
                 wait_open(ctx, &mut inbound).await?;
                 let r = queue.reservation(ctx).await?;
-                out.send(control(FrameKind::Open));
-                r
+                (r, control(&[FrameKind::Close, FrameKind::Open]))
             }
         };
         let (give_back, given_back) = oneshot::channel();
@@ -520,6 +517,7 @@ async fn run_stream(
                 out: out.clone(),
                 write_buffer: write_buffer.clone(),
                 frame_size,
+                prefix,
                 closed: false,
                 _done: done,
             },

@@ -1,7 +1,10 @@
 //! A transient stream: one RPC call's pair of byte streams over a reusable mux stream.
 //!
 //! - The write half sends DATA frames of at most the configured size; closing or dropping it
-//!   sends CLOSE (end of this side's data).
+//!   sends CLOSE (end of this side's data). Control frames the reusable stream still owes the
+//!   peer (a client's CLOSE and OPEN) go out with the first data, and a message written with
+//!   [`WriteHalf::write_all_and_close`] goes out with its CLOSE: one system call for a small
+//!   request instead of one per frame.
 //! - The read half yields the peer's DATA until its CLOSE, then end of stream. It stops at the
 //!   CLOSE, so frames after it (the peer's next OPEN) stay for the reusable stream's next round;
 //!   an OPEN before the CLOSE cannot belong to a later round and is ignored.
@@ -27,14 +30,30 @@ pub(super) enum InFrame {
     Close(#[allow(dead_code)] OwnedSemaphorePermit),
 }
 
-/// A frame for the writer task.
+/// Encoded frames for the writer task, written back to back.
 #[derive(Debug)]
 pub(super) struct OutFrame {
-    pub header: Header,
-    pub data: Vec<u8>,
+    pub bytes: Vec<u8>,
     /// Write-buffer permit, released once written.
     #[allow(dead_code)]
     pub permit: Option<OwnedSemaphorePermit>,
+}
+
+/// Appends a header-only frame (OPEN or CLOSE).
+pub(super) fn push_control(out: &mut Vec<u8>, frame: FrameKind, stream: StreamKind, id: u16) {
+    out.extend_from_slice(&Header { frame, stream, id }.encode());
+}
+
+/// Appends a DATA frame (`data` at most `u16::MAX` bytes).
+fn push_data(out: &mut Vec<u8>, stream: StreamKind, id: u16, data: &[u8]) {
+    let header = Header {
+        frame: FrameKind::Data,
+        stream,
+        id,
+    };
+    out.extend_from_slice(&header.encode());
+    out.extend_from_slice(&(data.len() as u16).to_le_bytes());
+    out.extend_from_slice(data);
 }
 
 /// Inbound frames of one reusable stream, passed between the stream task and the read half.
@@ -138,6 +157,8 @@ pub struct WriteHalf {
     pub(super) out: channel::UnboundedSender<OutFrame>,
     pub(super) write_buffer: std::sync::Arc<tokio::sync::Semaphore>,
     pub(super) frame_size: usize,
+    /// Encoded control frames owed to the peer, sent before anything else of this half.
+    pub(super) prefix: Vec<u8>,
     pub(super) closed: bool,
     /// Dropped with the half, telling the stream task this half is done.
     pub(super) _done: oneshot::Sender<()>,
@@ -146,7 +167,25 @@ pub struct WriteHalf {
 impl WriteHalf {
     /// Queues `data` as DATA frames (waiting while the connection's write buffer is full).
     pub async fn write_all(&mut self, ctx: &ctx::Ctx, data: &[u8]) -> Result<(), StreamError> {
-        for chunk in data.chunks(self.frame_size) {
+        self.write(ctx, data, false).await
+    }
+
+    /// Queues `data` as DATA frames followed by CLOSE, as one write when `data` fits in one
+    /// frame.
+    pub async fn write_all_and_close(
+        mut self,
+        ctx: &ctx::Ctx,
+        data: &[u8],
+    ) -> Result<(), StreamError> {
+        self.write(ctx, data, true).await
+    }
+
+    async fn write(&mut self, ctx: &ctx::Ctx, data: &[u8], close: bool) -> Result<(), StreamError> {
+        if self.closed {
+            return Err(StreamError::Closed);
+        }
+        let chunks = data.len().div_ceil(self.frame_size);
+        for (n, chunk) in data.chunks(self.frame_size).enumerate() {
             let permit = ctx
                 .wait(
                     self.write_buffer
@@ -155,15 +194,19 @@ impl WriteHalf {
                 )
                 .await?
                 .map_err(|_| StreamError::Closed)?;
+            let mut bytes = std::mem::take(&mut self.prefix);
+            push_data(&mut bytes, self.kind, self.id, chunk);
+            if close && n + 1 == chunks {
+                self.closed = true;
+                push_control(&mut bytes, FrameKind::Close, self.kind, self.id);
+            }
             self.out.send(OutFrame {
-                header: Header {
-                    frame: FrameKind::Data,
-                    stream: self.kind,
-                    id: self.id,
-                },
-                data: chunk.to_vec(),
+                bytes,
                 permit: Some(permit),
             });
+        }
+        if close {
+            self.send_close();
         }
         Ok(())
     }
@@ -176,13 +219,10 @@ impl WriteHalf {
     fn send_close(&mut self) {
         if !self.closed {
             self.closed = true;
+            let mut bytes = std::mem::take(&mut self.prefix);
+            push_control(&mut bytes, FrameKind::Close, self.kind, self.id);
             self.out.send(OutFrame {
-                header: Header {
-                    frame: FrameKind::Close,
-                    stream: self.kind,
-                    id: self.id,
-                },
-                data: vec![],
+                bytes,
                 permit: None,
             });
         }

@@ -74,15 +74,18 @@ impl From<ctx::Canceled> for RpcError {
     }
 }
 
-/// Writes `msg`; returns the size of its encoding.
+/// Writes `msg` and closes the write half (one write for a message that fits in a frame);
+/// returns the size of its encoding.
 async fn write_msg<T: ProtoFmt>(
     ctx: &ctx::Ctx,
-    w: &mut mux::WriteHalf,
+    w: mux::WriteHalf,
     msg: &T,
 ) -> Result<usize, RpcError> {
     let body = zksync_protobuf::encode(msg);
-    w.write_all(ctx, &(body.len() as u32).to_le_bytes()).await?;
-    w.write_all(ctx, &body).await?;
+    let mut framed = Vec::with_capacity(4 + body.len());
+    framed.extend_from_slice(&(body.len() as u32).to_le_bytes());
+    framed.extend_from_slice(&body);
+    w.write_all_and_close(ctx, &framed).await?;
     Ok(body.len())
 }
 
@@ -170,17 +173,13 @@ impl<R: Rpc> Reserved<R> {
         req: &R::Req,
         max_resp: usize,
     ) -> Result<R::Resp, RpcError> {
-        let mux::Stream {
-            mut read,
-            mut write,
-        } = self.stream;
+        let mux::Stream { mut read, write } = self.stream;
         let m = self.metrics.as_deref().map(|m| m.rpc_call(ctx, R::METHOD));
         let res = async {
-            let size = write_msg(ctx, &mut write, req).await?;
+            let size = write_msg(ctx, write, req).await?;
             if let Some(m) = &m {
                 m.message("req_sent", size);
             }
-            write.close();
             let (resp, size) = read_msg(ctx, &mut read, "response", max_resp).await?;
             if let Some(m) = &m {
                 m.message("resp_recv", size);
@@ -228,14 +227,11 @@ impl<R: Rpc, H: Handler<R>> Server<R, H> {
     }
 
     async fn serve_one(&self, ctx: &ctx::Ctx) -> Result<(), RpcError> {
-        let mux::Stream {
-            mut read,
-            mut write,
-        } = self.queue.open(ctx).await?;
+        let mux::Stream { mut read, write } = self.queue.open(ctx).await?;
         let (req, _) = read_msg(ctx, &mut read, "request", self.handler.max_req_size()).await?;
         read.wait_close(ctx).await?;
         match self.handler.handle(ctx, req).await {
-            Ok(resp) => write_msg(ctx, &mut write, &resp).await.map(|_| ()),
+            Ok(resp) => write_msg(ctx, write, &resp).await.map(|_| ()),
             Err(e) => {
                 tracing::debug!("rpc {}: handler: {e:#}", R::METHOD);
                 Ok(())

@@ -128,6 +128,26 @@ impl RawNoise {
         Ok(())
     }
 
+    /// Receives one transport message and returns its plaintext.
+    pub(crate) async fn recv(&mut self, ctx: &ctx::Ctx) -> ctx::Result<Vec<u8>> {
+        use tokio::io::AsyncReadExt as _;
+        let mut len = [0u8; 2];
+        ctx.wait(self.tcp.read_exact(&mut len))
+            .await?
+            .context("reading")?;
+        let mut ct = vec![0; u16::from_le_bytes(len).into()];
+        ctx.wait(self.tcp.read_exact(&mut ct))
+            .await?
+            .context("reading")?;
+        let mut pt = vec![0; ct.len()];
+        let n = self
+            .state
+            .read_message(&ct, &mut pt)
+            .context("decrypting")?;
+        pt.truncate(n);
+        Ok(pt)
+    }
+
     /// Writes `bytes` as they are.
     pub(crate) async fn send_raw(&mut self, ctx: &ctx::Ctx, bytes: &[u8]) -> ctx::Result<()> {
         use tokio::io::AsyncWriteExt as _;

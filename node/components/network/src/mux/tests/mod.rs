@@ -12,6 +12,7 @@ use crate::{
     },
 };
 
+mod coalesce;
 mod props;
 
 const CAP: CapabilityId = 7;
