@@ -163,16 +163,23 @@ impl Consensus {
             for _ in 0..<ConsensusRpc as rpc::Rpc>::INFLIGHT {
                 s.spawn_bg::<()>(async {
                     loop {
-                        let call = client.reserve(ctx).await?;
+                        // The replica's own messages skip the loopback connection (it only
+                        // has to be up, proving the announced address): they reach the
+                        // replica's inbound queue directly, as if received over it.
+                        let call = if is_self {
+                            None
+                        } else {
+                            Some(client.reserve(ctx).await?)
+                        };
                         let msg = {
                             let mut cursor = sync::lock(ctx, &cursor).await?;
                             loop {
                                 let msg = self.msg_pool.next(ctx, &mut cursor).await?;
                                 // A replica's own new-view message is of no use to it: it
                                 // sends one when it enters a view, so it is always in that view
-                                // already. Over the loopback connection it would only cost an
-                                // RPC and a rejection per view. (Its own votes and proposals do
-                                // go through: the replica counts and votes on them.)
+                                // already; handing it over would only cost a rejection per
+                                // view. (Its own votes and proposals do go through: the
+                                // replica counts and votes on them.)
                                 if !(is_self
                                     && matches!(
                                         msg.msg,
@@ -182,6 +189,12 @@ impl Consensus {
                                     break msg;
                                 }
                             }
+                        };
+                        let Some(call) = call else {
+                            let (send, recv) = oneshot::channel();
+                            self.sink.push(msg, send);
+                            let _ = recv.recv_or_disconnected(ctx).await?;
+                            continue;
                         };
                         let max = rpc::consensus::MAX_RESP_SIZE;
                         if let Err(err) = call.call(ctx, &rpc::consensus::Req(msg), max).await {
