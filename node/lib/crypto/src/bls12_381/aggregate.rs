@@ -31,29 +31,35 @@ impl AggregateSignature {
         Self(LazyG1::from_bytes(INFINITY_SIGNATURE))
     }
 
-    /// Adds a signature. Fails, leaving the aggregate unchanged, if either is not a valid
-    /// point (only possible for received bytes that were never verified).
+    /// Adds a signature. Fails, leaving the aggregate unchanged, if either is not a point of
+    /// the curve (only possible for received bytes). Subgroup membership is not checked
+    /// here: the sum is checked as a whole when it enters a pairing (see `lazy`), so the
+    /// caller should add only signatures it verified, alone or within an aggregate.
     pub fn add(&mut self, sig: &Signature) -> Result<(), Error> {
-        let mut agg = min_sig::AggregateSignature::from_signature(self.blst()?);
-        // Valid points: no group check.
-        agg.add_signature(sig.blst()?, false)
+        let checked = self.0.is_checked() && sig.0.is_checked();
+        let mut agg = min_sig::AggregateSignature::from_signature(self.0.curve_point()?);
+        agg.add_signature(sig.0.curve_point()?, false)
             .map_err(|_| Error::InvalidPoint)?;
-        self.0 = LazyG1::from_point(agg.to_signature());
+        self.0 = LazyG1::from_sum(agg.to_signature(), checked);
         Ok(())
     }
 
-    /// The aggregate of `sigs` ([`Error::InvalidPoint`] if one of them is not a point).
+    /// The aggregate of `sigs` ([`Error::InvalidPoint`] if one of them is not a point of the
+    /// curve). The parts are not subgroup-checked: the aggregate is, when it enters a
+    /// pairing (one check instead of one per signature).
     pub fn aggregate<'a>(sigs: impl IntoIterator<Item = &'a Signature>) -> Result<Self, Error> {
         let mut sigs = sigs.into_iter();
         let Some(first) = sigs.next() else {
             return Ok(Self::identity());
         };
-        let mut agg = min_sig::AggregateSignature::from_signature(first.blst()?);
+        let mut checked = first.0.is_checked();
+        let mut agg = min_sig::AggregateSignature::from_signature(first.0.curve_point()?);
         for sig in sigs {
-            agg.add_signature(sig.blst()?, false)
+            checked &= sig.0.is_checked();
+            agg.add_signature(sig.0.curve_point()?, false)
                 .map_err(|_| Error::InvalidPoint)?;
         }
-        Ok(Self(LazyG1::from_point(agg.to_signature())))
+        Ok(Self(LazyG1::from_sum(agg.to_signature(), checked)))
     }
 
     /// The point, validated ([`Error::InvalidPoint`] if the bytes are not one).

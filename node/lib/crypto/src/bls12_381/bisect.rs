@@ -101,4 +101,61 @@ mod tests {
             vec![2]
         );
     }
+
+    /// A point of the curve outside the prime-order subgroup (a torsion component), found by
+    /// trying small x coordinates.
+    fn torsion_point() -> blst::min_sig::Signature {
+        (1u8..)
+            .find_map(|x| {
+                let mut b = [0u8; 48];
+                b[0] = 0x80;
+                b[47] = x;
+                let p = blst::min_sig::Signature::uncompress(&b).ok()?;
+                (!p.subgroup_check()).then_some(p)
+            })
+            .unwrap()
+    }
+
+    /// `sig` plus the point `p`, as received bytes.
+    fn shifted(sig: &Signature, p: &blst::min_sig::Signature) -> Signature {
+        let s = blst::min_sig::Signature::uncompress(sig.as_bytes()).unwrap();
+        let mut agg = blst::min_sig::AggregateSignature::from_signature(&s);
+        agg.add_signature(p, false).unwrap();
+        Signature::decode(&agg.to_signature().compress()).unwrap()
+    }
+
+    /// Votes are aggregated without their own subgroup checks; the aggregate is checked. A
+    /// vote with a torsion component is found and named; two whose components cancel make a
+    /// valid aggregate (each alone fails), and the certificate built from them is valid for
+    /// any verifier.
+    #[test]
+    fn the_aggregate_is_subgroup_checked_not_each_vote() {
+        let rng = &mut StdRng::seed_from_u64(5);
+        let keys: Vec<SecretKey> = (0..5).map(|_| SecretKey::generate(rng)).collect();
+        let pks: Vec<PublicKey> = keys.iter().map(SecretKey::public).collect();
+        let msg = b"commit vote";
+        let mut sigs: Vec<Signature> = keys.iter().map(|k| k.sign(msg)).collect();
+        let t = torsion_point();
+        let bad = shifted(&sigs[2], &t);
+        assert_eq!(bad.verify(msg, &pks[2]), Err(Error::InvalidPoint));
+        let votes = |sigs: &[Signature]| -> Vec<usize> {
+            let v: Vec<_> = pks.iter().zip(sigs).collect();
+            find_invalid_same_message(msg, &v)
+        };
+        let mut one_bad = sigs.clone();
+        one_bad[2] = bad;
+        assert_eq!(votes(&one_bad), vec![2]);
+        // -T: the same x, the other y (the sign bit of the compressed form).
+        let mut neg = t.compress();
+        neg[0] ^= 0x20;
+        let neg_t = blst::min_sig::Signature::uncompress(&neg).unwrap();
+        sigs[0] = shifted(&sigs[0], &t);
+        sigs[1] = shifted(&sigs[1], &neg_t);
+        assert_eq!(sigs[0].verify(msg, &pks[0]), Err(Error::InvalidPoint));
+        assert_eq!(sigs[1].verify(msg, &pks[1]), Err(Error::InvalidPoint));
+        assert!(votes(&sigs).is_empty());
+        let agg = AggregateSignature::aggregate(&sigs).unwrap();
+        let received = AggregateSignature::decode(agg.as_bytes()).unwrap();
+        assert_eq!(received.verify_same_message(msg, &pks), Ok(()));
+    }
 }

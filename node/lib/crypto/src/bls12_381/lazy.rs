@@ -7,6 +7,13 @@
 //! validated only when something needs the point (verification or aggregation), once per
 //! value. Invalid bytes then show as [`Error::InvalidPoint`] from that operation instead of
 //! as a decoding error; the outcome for the message is the same (rejected), only later.
+//!
+//! The two halves of the check are cached apart: decompression (a point of the curve) is all
+//! that adding points needs, and the subgroup check (three quarters of the cost) is made
+//! only on what enters a pairing. A quorum of votes is aggregated from decompressed points
+//! and only the aggregate is subgroup-checked: one check instead of one per vote. That is
+//! sound because an aggregate that is in the subgroup and passes the pairing check is a
+//! valid aggregate signature of the signers, whatever the parts were.
 
 use std::sync::OnceLock;
 
@@ -18,7 +25,10 @@ use super::Error;
 #[derive(Clone)]
 pub(crate) struct LazyG1 {
     bytes: [u8; 48],
-    /// `Some(None)`: the bytes were found not to encode a point of the subgroup.
+    /// The decompressed point; `Some(None)`: the bytes are not a point of the curve.
+    curve: OnceLock<Option<min_sig::Signature>>,
+    /// The point once subgroup-checked; `Some(None)`: it is not in the subgroup (or not a
+    /// point at all).
     point: OnceLock<Option<min_sig::Signature>>,
 }
 
@@ -27,14 +37,40 @@ impl LazyG1 {
     pub(crate) fn from_point(p: min_sig::Signature) -> Self {
         Self {
             bytes: p.compress(),
+            curve: OnceLock::from(Some(p)),
             point: OnceLock::from(Some(p)),
         }
+    }
+
+    /// A point of the curve whose subgroup membership is not known (a sum of unchecked
+    /// points); checked on first use in a pairing, like received bytes.
+    pub(crate) fn from_curve_point(p: min_sig::Signature) -> Self {
+        Self {
+            bytes: p.compress(),
+            curve: OnceLock::from(Some(p)),
+            point: OnceLock::new(),
+        }
+    }
+
+    /// A sum of points: known to be in the subgroup if all its parts were (`checked`).
+    pub(crate) fn from_sum(p: min_sig::Signature, checked: bool) -> Self {
+        if checked {
+            Self::from_point(p)
+        } else {
+            Self::from_curve_point(p)
+        }
+    }
+
+    /// Whether the point is known to be in the subgroup.
+    pub(crate) fn is_checked(&self) -> bool {
+        self.point.get().is_some_and(Option::is_some)
     }
 
     /// Compressed bytes, not checked yet.
     pub(crate) fn from_bytes(bytes: [u8; 48]) -> Self {
         Self {
             bytes,
+            curve: OnceLock::new(),
             point: OnceLock::new(),
         }
     }
@@ -44,11 +80,23 @@ impl LazyG1 {
         &self.bytes
     }
 
-    /// The point, decoded and subgroup-checked on the first call (the identity is allowed,
-    /// as in the reference).
+    /// The point, decompressed on the first call of this or [`LazyG1::point`], without the
+    /// subgroup check: for additions only, never for a pairing.
+    pub(crate) fn curve_point(&self) -> Result<&min_sig::Signature, Error> {
+        self.curve
+            .get_or_init(|| min_sig::Signature::uncompress(&self.bytes).ok())
+            .as_ref()
+            .ok_or(Error::InvalidPoint)
+    }
+
+    /// The point, decompressed and subgroup-checked on the first call (the identity is
+    /// allowed, as in the reference: the same check as `sig_validate(bytes, false)`).
     pub(crate) fn point(&self) -> Result<&min_sig::Signature, Error> {
         self.point
-            .get_or_init(|| min_sig::Signature::sig_validate(&self.bytes, false).ok())
+            .get_or_init(|| {
+                let p = *self.curve_point().ok()?;
+                p.subgroup_check().then_some(p)
+            })
             .as_ref()
             .ok_or(Error::InvalidPoint)
     }
