@@ -151,9 +151,27 @@ impl StreamQueue {
 
     /// Waits for a transient stream (as a client: a call; as a server: ready to serve one).
     pub async fn open(&self, ctx: &ctx::Ctx) -> ctx::OrCanceled<Stream> {
+        self.reserve().recv(ctx).await
+    }
+
+    /// Reserves a transient stream without waiting: the receiver gets it when one is ready.
+    /// A server that knows it will serve another call reserves before it sends a response,
+    /// so that the stream can announce it is ready again in the same write as the response.
+    pub fn reserve(&self) -> oneshot::Receiver<Stream> {
         let (send, recv) = oneshot::channel();
         self.send.send(send);
-        recv.recv(ctx).await
+        recv
+    }
+
+    /// Takes a reservation whose caller still waits, if there is one right now.
+    fn try_reservation(&self) -> Option<oneshot::Sender<Stream>> {
+        let mut recv = self.recv.try_lock().ok()?;
+        loop {
+            let r = recv.try_recv()?;
+            if !r.is_closed() {
+                return Some(r);
+            }
+        }
     }
 
     /// Takes the next reservation whose caller still waits.
@@ -483,16 +501,42 @@ async fn run_stream(
         }
     }
     // Step 1's CLOSE is sent together with this side's next OPEN (the same frames in the same
-    // order, in one write): a server's when it is ready, a client's with its request.
+    // order, in one write): a server's when it is ready, a client's with its request. A
+    // server's last transient stream may have left its end frames (`end`): when the next call
+    // can be served at once, they go out in that same write too.
+    let mut end: Option<OutFrame> = None;
     loop {
-        limiter.acquire(ctx, 1).await?;
+        let mut token = false;
+        let ready_now = match end.take() {
+            Some(mut frames) => {
+                token = limiter.try_acquire(ctx, 1);
+                let r = token.then(|| queue.try_reservation()).flatten();
+                if r.is_some() {
+                    frames
+                        .bytes
+                        .extend(control(&[FrameKind::Close, FrameKind::Open]));
+                }
+                out.send(frames);
+                r
+            }
+            None => None,
+        };
+        if !token {
+            limiter.acquire(ctx, 1).await?;
+        }
         let (reservation, prefix) = match kind {
             StreamKind::Connect => {
-                let r = queue.reservation(ctx).await?;
-                out.send(OutFrame {
-                    bytes: control(&[FrameKind::Close, FrameKind::Open]),
-                    permit: None,
-                });
+                let r = match ready_now {
+                    Some(r) => r,
+                    None => {
+                        let r = queue.reservation(ctx).await?;
+                        out.send(OutFrame {
+                            bytes: control(&[FrameKind::Close, FrameKind::Open]),
+                            permit: None,
+                        });
+                        r
+                    }
+                };
                 wait_open(ctx, &mut inbound).await?;
                 (r, vec![])
             }
@@ -518,11 +562,27 @@ async fn run_stream(
                 write_buffer: write_buffer.clone(),
                 frame_size,
                 prefix,
+                defer_end: kind == StreamKind::Connect,
+                end: None,
                 closed: false,
-                _done: done,
+                done: Some(done),
             },
         });
-        inbound = given_back.recv(ctx).await?;
-        let _ = write_done.recv_or_disconnected(ctx).await?;
+        // The write half first: if the read half is still in use, its end frames go out now
+        // rather than wait for it.
+        let mut given_back = given_back;
+        let end_frames = write_done.recv_or_disconnected(ctx).await?.ok().flatten();
+        inbound = match given_back.try_recv() {
+            Some(inbound) => {
+                end = end_frames;
+                inbound
+            }
+            None => {
+                if let Some(frames) = end_frames {
+                    out.send(frames);
+                }
+                given_back.recv(ctx).await?
+            }
+        };
     }
 }

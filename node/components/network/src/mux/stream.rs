@@ -4,7 +4,9 @@
 //!   sends CLOSE (end of this side's data). Control frames the reusable stream still owes the
 //!   peer (a client's CLOSE and OPEN) go out with the first data, and a message written with
 //!   [`WriteHalf::write_all_and_close`] goes out with its CLOSE: one system call for a small
-//!   request instead of one per frame.
+//!   request instead of one per frame. A server's half hands its last frames (the end of the
+//!   response and its CLOSE) to the reusable stream when dropped, which sends them together
+//!   with its next CLOSE and OPEN if the server is ready for another call right away.
 //! - The read half yields the peer's DATA until its CLOSE, then end of stream. It stops at the
 //!   CLOSE, so frames after it (the peer's next OPEN) stay for the reusable stream's next round;
 //!   an OPEN before the CLOSE cannot belong to a later round and is ignored.
@@ -159,9 +161,14 @@ pub struct WriteHalf {
     pub(super) frame_size: usize,
     /// Encoded control frames owed to the peer, sent before anything else of this half.
     pub(super) prefix: Vec<u8>,
+    /// Whether the frames ending this half are handed to the stream task (`done`) instead of
+    /// queued at once.
+    pub(super) defer_end: bool,
+    /// The frames ending this half, when deferred.
+    pub(super) end: Option<OutFrame>,
     pub(super) closed: bool,
-    /// Dropped with the half, telling the stream task this half is done.
-    pub(super) _done: oneshot::Sender<()>,
+    /// Fired when the half is dropped, with the deferred end frames if any.
+    pub(super) done: Option<oneshot::Sender<Option<OutFrame>>>,
 }
 
 impl WriteHalf {
@@ -196,14 +203,15 @@ impl WriteHalf {
                 .map_err(|_| StreamError::Closed)?;
             let mut bytes = std::mem::take(&mut self.prefix);
             push_data(&mut bytes, self.kind, self.id, chunk);
-            if close && n + 1 == chunks {
-                self.closed = true;
-                push_control(&mut bytes, FrameKind::Close, self.kind, self.id);
-            }
-            self.out.send(OutFrame {
+            let frame = OutFrame {
                 bytes,
                 permit: Some(permit),
-            });
+            };
+            if close && n + 1 == chunks {
+                self.end_with(frame);
+            } else {
+                self.out.send(frame);
+            }
         }
         if close {
             self.send_close();
@@ -218,13 +226,23 @@ impl WriteHalf {
 
     fn send_close(&mut self) {
         if !self.closed {
-            self.closed = true;
-            let mut bytes = std::mem::take(&mut self.prefix);
-            push_control(&mut bytes, FrameKind::Close, self.kind, self.id);
-            self.out.send(OutFrame {
+            let bytes = std::mem::take(&mut self.prefix);
+            self.end_with(OutFrame {
                 bytes,
                 permit: None,
             });
+        }
+    }
+
+    /// Appends CLOSE to `frame`, the last of this half, and sends it or keeps it for the
+    /// stream task.
+    fn end_with(&mut self, mut frame: OutFrame) {
+        self.closed = true;
+        push_control(&mut frame.bytes, FrameKind::Close, self.kind, self.id);
+        if self.defer_end {
+            self.end = Some(frame);
+        } else {
+            self.out.send(frame);
         }
     }
 }
@@ -232,6 +250,11 @@ impl WriteHalf {
 impl Drop for WriteHalf {
     fn drop(&mut self) {
         self.send_close();
+        if let Some(done) = self.done.take() {
+            done.send(self.end.take());
+        } else if let Some(end) = self.end.take() {
+            self.out.send(end);
+        }
     }
 }
 

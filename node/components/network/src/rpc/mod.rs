@@ -22,7 +22,7 @@ mod tests;
 
 use std::{marker::PhantomData, sync::Arc};
 
-use zksync_concurrency::{ctx, limiter, scope};
+use zksync_concurrency::{ctx, limiter, oneshot, scope};
 use zksync_protobuf::ProtoFmt;
 
 use crate::{
@@ -226,17 +226,36 @@ impl<R: Rpc, H: Handler<R>> Server<R, H> {
         mux.connect.insert(R::CAPABILITY, self.queue.clone());
     }
 
-    async fn serve_one(&self, ctx: &ctx::Ctx) -> Result<(), RpcError> {
-        let mux::Stream { mut read, write } = self.queue.open(ctx).await?;
-        let (req, _) = read_msg(ctx, &mut read, "request", self.handler.max_req_size()).await?;
-        read.wait_close(ctx).await?;
-        match self.handler.handle(ctx, req).await {
+    /// Serves one call on `stream`; returns the reservation of the stream for the next call,
+    /// made before the response is written (so that the stream can say it is ready again in
+    /// the same write as the response).
+    async fn serve_one(
+        &self,
+        ctx: &ctx::Ctx,
+        stream: mux::Stream,
+    ) -> (Option<oneshot::Receiver<mux::Stream>>, Result<(), RpcError>) {
+        let mux::Stream { mut read, write } = stream;
+        let req = async {
+            let (req, _) = read_msg(ctx, &mut read, "request", self.handler.max_req_size()).await?;
+            read.wait_close(ctx).await?;
+            Ok::<_, RpcError>(req)
+        }
+        .await;
+        drop(read);
+        let req = match req {
+            Ok(req) => req,
+            Err(e) => return (None, Err(e)),
+        };
+        let resp = self.handler.handle(ctx, req).await;
+        let next = self.queue.reserve();
+        let res = match resp {
             Ok(resp) => write_msg(ctx, write, &resp).await.map(|_| ()),
             Err(e) => {
                 tracing::debug!("rpc {}: handler: {e:#}", R::METHOD);
                 Ok(())
             }
-        }
+        };
+        (Some(next), res)
     }
 
     /// Serves calls until `ctx` is cancelled: [`Rpc::INFLIGHT`] at a time. A bad request only
@@ -245,8 +264,15 @@ impl<R: Rpc, H: Handler<R>> Server<R, H> {
         let res: ctx::Result<()> = scope::run!(ctx, |ctx, s| async {
             for _ in 0..R::INFLIGHT {
                 s.spawn(async {
+                    let mut next = None;
                     while ctx.is_active() {
-                        if let Err(e) = self.serve_one(ctx).await {
+                        let reserved = next.take().unwrap_or_else(|| self.queue.reserve());
+                        let Ok(stream) = reserved.recv(ctx).await else {
+                            break;
+                        };
+                        let (reserved, res) = self.serve_one(ctx, stream).await;
+                        next = reserved;
+                        if let Err(e) = res {
                             if matches!(e, RpcError::Canceled) {
                                 break;
                             }

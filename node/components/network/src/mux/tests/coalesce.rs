@@ -1,5 +1,6 @@
 //! How frames are grouped into writes: a small request or response goes out in one transport
-//! message with the control frames around it, in the order of the reusable-stream protocol.
+//! message with the control frames around it, in the order of the reusable-stream protocol
+//! (a server's response with the OPEN that makes the stream ready for the next call).
 
 use super::*;
 
@@ -94,7 +95,7 @@ fn a_small_call_goes_out_in_one_message() {
 }
 
 #[test]
-fn a_small_response_goes_out_with_its_close() {
+fn a_small_response_goes_out_with_the_next_open() {
     testonly::run_test(|ctx, _| async move {
         let ctx = &ctx;
         let server = StreamQueue::new(1, unlimited());
@@ -116,23 +117,78 @@ fn a_small_response_goes_out_with_its_close() {
                         .await
                         .map_err(|e| ctx::Error::Internal(e.into()))?;
                     assert_eq!(&req, b"hello");
+                    drop(read);
+                    // Ready for the next call before the response is written, like the RPC
+                    // server.
+                    let next = server.reserve();
                     st.write
                         .write_all_and_close(ctx, b"hi")
                         .await
                         .map_err(|e| ctx::Error::Internal(e.into()))?;
-                    Ok(())
+                    Ok(next)
                 });
                 // The server is ready: its CLOSE and OPEN in one message.
                 assert_eq!(raw.recv(ctx).await?, [SERVER_CLOSE, SERVER_OPEN].concat());
                 let mut req = [&CLIENT_OPEN[..], &data(StreamKind::Accept, b"hello")].concat();
                 req.extend_from_slice(&CLIENT_CLOSE);
                 raw.send(ctx, &req).await?;
-                served.join(ctx).await?;
-                // The response and its CLOSE arrive together (what the stream sends next may
-                // share the message).
-                let got = raw.recv(ctx).await?;
-                let want = [&data(StreamKind::Connect, b"hi")[..], &SERVER_CLOSE].concat();
-                assert!(got.starts_with(&want), "{got:?}");
+                let _next = served.join(ctx).await?;
+                // The response, its CLOSE, and the stream's CLOSE and OPEN for the next call:
+                // one message.
+                let want = [
+                    &data(StreamKind::Connect, b"hi")[..],
+                    &SERVER_CLOSE,
+                    &SERVER_CLOSE,
+                    &SERVER_OPEN,
+                ]
+                .concat();
+                assert_eq!(raw.recv(ctx).await?, want);
+                Ok(())
+            })
+            .await
+        })
+        .await
+    });
+}
+
+/// A server that answers before it has read the whole request (it still holds its read half)
+/// gets its response out at once: the end frames wait for nothing.
+#[test]
+fn a_response_is_not_held_back_by_a_read_half_in_use() {
+    testonly::run_test(|ctx, _| async move {
+        let ctx = &ctx;
+        let server = StreamQueue::new(1, unlimited());
+        let mux = Mux {
+            connect: BTreeMap::from([(CAP, server.clone())]),
+            ..Default::default()
+        };
+        let peer = Handshake {
+            accept: BTreeMap::from([(CAP, 1)]),
+            ..Default::default()
+        };
+        with_raw_peer(ctx, mux, peer, |mut raw| async move {
+            scope::run!(ctx, |ctx, s| async {
+                let served = s.spawn(async {
+                    let Stream { mut read, write } = server.open(ctx).await?;
+                    write
+                        .write_all_and_close(ctx, b"early")
+                        .await
+                        .map_err(|e| ctx::Error::Internal(e.into()))?;
+                    // Only now the request, which the peer sends after the response.
+                    let mut req = [0u8; 5];
+                    read.read_exact(ctx, &mut req)
+                        .await
+                        .map_err(|e| ctx::Error::Internal(e.into()))?;
+                    Ok(req)
+                });
+                assert_eq!(raw.recv(ctx).await?, [SERVER_CLOSE, SERVER_OPEN].concat());
+                raw.send(ctx, &CLIENT_OPEN).await?;
+                let want = [&data(StreamKind::Connect, b"early")[..], &SERVER_CLOSE].concat();
+                assert_eq!(raw.recv(ctx).await?, want);
+                let mut req = data(StreamKind::Accept, b"hello");
+                req.extend_from_slice(&CLIENT_CLOSE);
+                raw.send(ctx, &req).await?;
+                assert_eq!(&served.join(ctx).await?, b"hello");
                 Ok(())
             })
             .await
