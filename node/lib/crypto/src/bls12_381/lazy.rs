@@ -27,9 +27,8 @@ pub(crate) struct LazyG1 {
     bytes: [u8; 48],
     /// The decompressed point; `Some(None)`: the bytes are not a point of the curve.
     curve: OnceLock<Option<min_sig::Signature>>,
-    /// The point once subgroup-checked; `Some(None)`: it is not in the subgroup (or not a
-    /// point at all).
-    point: OnceLock<Option<min_sig::Signature>>,
+    /// Whether that point is in the subgroup, once checked.
+    in_group: OnceLock<bool>,
 }
 
 impl LazyG1 {
@@ -38,7 +37,7 @@ impl LazyG1 {
         Self {
             bytes: p.compress(),
             curve: OnceLock::from(Some(p)),
-            point: OnceLock::from(Some(p)),
+            in_group: OnceLock::from(true),
         }
     }
 
@@ -48,7 +47,7 @@ impl LazyG1 {
         Self {
             bytes: p.compress(),
             curve: OnceLock::from(Some(p)),
-            point: OnceLock::new(),
+            in_group: OnceLock::new(),
         }
     }
 
@@ -63,7 +62,7 @@ impl LazyG1 {
 
     /// Whether the point is known to be in the subgroup.
     pub(crate) fn is_checked(&self) -> bool {
-        self.point.get().is_some_and(Option::is_some)
+        self.in_group.get() == Some(&true)
     }
 
     /// Compressed bytes, not checked yet.
@@ -71,7 +70,7 @@ impl LazyG1 {
         Self {
             bytes,
             curve: OnceLock::new(),
-            point: OnceLock::new(),
+            in_group: OnceLock::new(),
         }
     }
 
@@ -92,12 +91,11 @@ impl LazyG1 {
     /// The point, decompressed and subgroup-checked on the first call (the identity is
     /// allowed, as in the reference: the same check as `sig_validate(bytes, false)`).
     pub(crate) fn point(&self) -> Result<&min_sig::Signature, Error> {
-        self.point
-            .get_or_init(|| {
-                let p = *self.curve_point().ok()?;
-                p.subgroup_check().then_some(p)
-            })
-            .as_ref()
-            .ok_or(Error::InvalidPoint)
+        let p = self.curve_point()?;
+        if *self.in_group.get_or_init(|| p.subgroup_check()) {
+            Ok(p)
+        } else {
+            Err(Error::InvalidPoint)
+        }
     }
 }
