@@ -94,19 +94,25 @@ fn a_small_call_goes_out_in_one_message() {
     });
 }
 
+/// A mux serving CAP on one stream, and the handshake of a peer calling it.
+fn one_server_stream() -> (Arc<StreamQueue>, Mux, Handshake) {
+    let server = StreamQueue::new(1, unlimited());
+    let mux = Mux {
+        connect: BTreeMap::from([(CAP, server.clone())]),
+        ..Default::default()
+    };
+    let peer = Handshake {
+        accept: BTreeMap::from([(CAP, 1)]),
+        ..Default::default()
+    };
+    (server, mux, peer)
+}
+
 #[test]
 fn a_small_response_goes_out_with_the_next_open() {
     testonly::run_test(|ctx, _| async move {
         let ctx = &ctx;
-        let server = StreamQueue::new(1, unlimited());
-        let mux = Mux {
-            connect: BTreeMap::from([(CAP, server.clone())]),
-            ..Default::default()
-        };
-        let peer = Handshake {
-            accept: BTreeMap::from([(CAP, 1)]),
-            ..Default::default()
-        };
+        let (server, mux, peer) = one_server_stream();
         with_raw_peer(ctx, mux, peer, |mut raw| async move {
             scope::run!(ctx, |ctx, s| async {
                 let served = s.spawn(async {
@@ -157,15 +163,7 @@ fn a_small_response_goes_out_with_the_next_open() {
 fn a_response_is_not_held_back_by_a_read_half_in_use() {
     testonly::run_test(|ctx, _| async move {
         let ctx = &ctx;
-        let server = StreamQueue::new(1, unlimited());
-        let mux = Mux {
-            connect: BTreeMap::from([(CAP, server.clone())]),
-            ..Default::default()
-        };
-        let peer = Handshake {
-            accept: BTreeMap::from([(CAP, 1)]),
-            ..Default::default()
-        };
+        let (server, mux, peer) = one_server_stream();
         with_raw_peer(ctx, mux, peer, |mut raw| async move {
             scope::run!(ctx, |ctx, s| async {
                 let served = s.spawn(async {
