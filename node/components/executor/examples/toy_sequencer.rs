@@ -288,12 +288,14 @@ async fn run(ctx: &ctx::Ctx, blocks: u64) -> anyhow::Result<()> {
         // A "user" sending transactions to the nodes in turn. The node takes one into its
         // mempool and gossips it, so that every leader can include it.
         s.spawn_bg(async {
+            for node in &nodes {
+                // `broadcast_tx` sends nothing before the node runs.
+                node.executor.wait_running(ctx).await?;
+            }
             for i in 0.. {
                 let node = &nodes[i % nodes.len()];
                 let tx = format!("set account{}={i}", i % 10);
                 if node.chain.add_tx(tx.as_bytes()) {
-                    // Nothing is sent before the node runs; the other nodes then lack the
-                    // transaction, which only delays it until this node leads.
                     node.executor.broadcast_tx(Transaction(tx.into_bytes()));
                 }
                 ctx.sleep(time::Duration::from_millis(20)).await?;

@@ -103,6 +103,8 @@ pub struct Executor {
     bft_metrics: Option<Arc<bft::Metrics>>,
     network_metrics: Option<Arc<network::metrics::Metrics>>,
     running: OnceLock<Running>,
+    /// Notified once `running` is set.
+    started: tokio::sync::Notify,
 }
 
 /// The parts of a running node, for status pages.
@@ -123,6 +125,7 @@ impl Executor {
             bft_metrics: None,
             network_metrics: None,
             running: OnceLock::new(),
+            started: tokio::sync::Notify::new(),
         }
     }
 
@@ -141,6 +144,19 @@ impl Executor {
     /// The store and network, once [`Executor::run`] has started them.
     pub fn running(&self) -> Option<&Running> {
         self.running.get()
+    }
+
+    /// Waits until [`Executor::run`] (in another task) has started the store and network,
+    /// e.g. before the first [`Executor::broadcast_tx`].
+    pub async fn wait_running(&self, ctx: &ctx::Ctx) -> ctx::OrCanceled<&Running> {
+        loop {
+            // Created before the check: a start between the two still wakes it.
+            let started = self.started.notified();
+            if let Some(r) = self.running.get() {
+                return Ok(r);
+            }
+            ctx.wait(started).await?;
+        }
     }
 
     /// Gossips `tx` (e.g. a transaction the sequencer received from a user) to every peer,
@@ -193,6 +209,7 @@ impl Executor {
             store: store.clone(),
             network: net.clone(),
         });
+        self.started.notify_waiters();
         let res: ctx::Result<()> = scope::run!(ctx, |ctx, s| async {
             s.spawn_bg(async {
                 runner

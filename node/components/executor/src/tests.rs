@@ -170,6 +170,7 @@ fn single_validator() {
 
 /// `Executor::broadcast_tx` sends nothing before the node runs, and once it runs the
 /// transaction reaches a peer's execution layer (here a full node synced from the validator).
+/// `Executor::wait_running` returns once the node has started.
 #[test]
 fn broadcast_tx_reaches_peers_once_running() {
     run(9, |ctx, mut rng| async move {
@@ -183,10 +184,18 @@ fn broadcast_tx_reaches_peers_once_running() {
         let executors: Vec<Executor> = nodes.iter().map(TestNode::executor).collect();
         let tx = Transaction(b"a transaction".to_vec());
         assert!(!executors[0].broadcast_tx(tx.clone()), "not running yet");
+        // Waiting for a node that is not started ends only with the ctx.
+        let (short, cancel) = ctx.with_canceler();
+        cancel.cancel();
+        assert!(executors[0].wait_running(&short).await.is_err());
         scope::run!(&ctx, |ctx, s| async {
+            // Waits from before the start.
+            let waiting = s.spawn(async { Ok(executors[0].wait_running(ctx).await.is_ok()) });
             for e in &executors {
                 s.spawn_bg(async { e.run(ctx).await.map_err(ctx::Error::Internal) });
             }
+            assert!(waiting.join(ctx).await?);
+            assert!(executors[0].running().is_some());
             // The full node syncs a block from the validator: they are connected.
             nodes[1].wait_for(ctx, setup.genesis.first_block).await?;
             assert!(executors[0].broadcast_tx(tx.clone()));
