@@ -53,15 +53,7 @@ fn mux_handshake_of(peer: &Handshake) -> Handshake {
 fn a_small_call_goes_out_in_one_message() {
     testonly::run_test(|ctx, _| async move {
         let ctx = &ctx;
-        let client = StreamQueue::new(1, unlimited());
-        let mux = Mux {
-            accept: BTreeMap::from([(CAP, client.clone())]),
-            ..Default::default()
-        };
-        let peer = Handshake {
-            connect: BTreeMap::from([(CAP, 1)]),
-            ..Default::default()
-        };
+        let (client, mux, peer) = one_stream(StreamKind::Accept);
         with_raw_peer(ctx, mux, peer, |mut raw| async move {
             raw.send(ctx, &[SERVER_CLOSE, SERVER_OPEN].concat()).await?;
             let st = client.open(ctx).await?;
@@ -94,25 +86,42 @@ fn a_small_call_goes_out_in_one_message() {
     });
 }
 
-/// A mux serving CAP on one stream, and the handshake of a peer calling it.
-fn one_server_stream() -> (Arc<StreamQueue>, Mux, Handshake) {
-    let server = StreamQueue::new(1, unlimited());
-    let mux = Mux {
-        connect: BTreeMap::from([(CAP, server.clone())]),
-        ..Default::default()
+/// A mux with one stream of CAP of `kind` (Accept: it calls; Connect: it serves), and the
+/// handshake of a peer with the matching stream.
+fn one_stream(kind: StreamKind) -> (Arc<StreamQueue>, Mux, Handshake) {
+    let queue = StreamQueue::new(1, unlimited());
+    let mine = BTreeMap::from([(CAP, queue.clone())]);
+    let theirs = BTreeMap::from([(CAP, 1)]);
+    let (mux, peer) = match kind {
+        StreamKind::Accept => (
+            Mux {
+                accept: mine,
+                ..Default::default()
+            },
+            Handshake {
+                connect: theirs,
+                ..Default::default()
+            },
+        ),
+        StreamKind::Connect => (
+            Mux {
+                connect: mine,
+                ..Default::default()
+            },
+            Handshake {
+                accept: theirs,
+                ..Default::default()
+            },
+        ),
     };
-    let peer = Handshake {
-        accept: BTreeMap::from([(CAP, 1)]),
-        ..Default::default()
-    };
-    (server, mux, peer)
+    (queue, mux, peer)
 }
 
 #[test]
 fn a_small_response_goes_out_with_the_next_open() {
     testonly::run_test(|ctx, _| async move {
         let ctx = &ctx;
-        let (server, mux, peer) = one_server_stream();
+        let (server, mux, peer) = one_stream(StreamKind::Connect);
         with_raw_peer(ctx, mux, peer, |mut raw| async move {
             scope::run!(ctx, |ctx, s| async {
                 let served = s.spawn(async {
@@ -163,7 +172,7 @@ fn a_small_response_goes_out_with_the_next_open() {
 fn a_response_is_not_held_back_by_a_read_half_in_use() {
     testonly::run_test(|ctx, _| async move {
         let ctx = &ctx;
-        let (server, mux, peer) = one_server_stream();
+        let (server, mux, peer) = one_stream(StreamKind::Connect);
         with_raw_peer(ctx, mux, peer, |mut raw| async move {
             scope::run!(ctx, |ctx, s| async {
                 let served = s.spawn(async {
