@@ -21,7 +21,7 @@
 
 use zksync_consensus_roles::validator::{
     BlockHeader, BlockNumber, ConsensusMsg, LeaderProposal, Payload, PayloadHash, Phase,
-    ProposalJustification, ReplicaCommit, Signed, ViewNumber,
+    ProposalJustification, ReplicaCommit, ReplicaNewView, Signed, ViewNumber,
 };
 
 use super::{Output, PendingProposal, Rejection, Replica};
@@ -200,6 +200,11 @@ impl Replica {
             return;
         }
         let Some(payload) = payload.filter(|p| p.len() <= self.params.max_payload_size) else {
+            // No proposal: the justification goes out as the new-view message that
+            // `start_new_view` left to the proposal.
+            self.broadcast(ConsensusMsg::ReplicaNewView(ReplicaNewView {
+                justification: j,
+            }));
             return;
         };
         self.broadcast(ConsensusMsg::LeaderProposal(LeaderProposal {

@@ -13,7 +13,9 @@
 //!   becomes the high timeout certificate if higher.
 //! - Entering view `v`: phase Prepare, cached payloads pruned, state persisted, then a
 //!   new-view message with the current justification, the proposer (if leading `v`), and a
-//!   fresh timer.
+//!   fresh timer. The leader of `v` sends no new-view message unless it fails to propose: its
+//!   proposal carries the same justification (the reference sends both; replicas in `v` drop
+//!   the leader's new-view message as old, so in steady state it only cost an RPC per peer).
 //! - Timer expiry: phase Timeout (persisted the first time in a view), then a new-view message
 //!   (except in view 0) and the timeout vote, every time the timer expires while the replica
 //!   makes no progress: messages lost before the network stabilised are sent again.
@@ -155,9 +157,14 @@ impl Replica {
         self.persist();
         let j = self.justification();
         if let Some(j) = j {
-            self.broadcast(ConsensusMsg::ReplicaNewView(ReplicaNewView {
-                justification: j.clone(),
-            }));
+            // The leader of `v` sends this justification in its proposal, a superset of the
+            // new-view message (which replicas already in `v` drop as old); it sends the
+            // new-view message instead only if it cannot propose (`on_payload_proposed`).
+            if !self.is_me(self.params.schedule.view_leader(v)) {
+                self.broadcast(ConsensusMsg::ReplicaNewView(ReplicaNewView {
+                    justification: j.clone(),
+                }));
+            }
             self.propose(v, j);
         }
         self.out.push(Output::ResetTimer);

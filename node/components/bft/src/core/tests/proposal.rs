@@ -232,14 +232,20 @@ fn leader_proposes_in_its_view() {
         view: ViewNumber(1),
         number: first
     }));
-    // Oversized or late payloads are not proposed.
-    assert!(
-        h.ok(Input::PayloadProposed {
-            view: ViewNumber(1),
-            payload: Some(payload(&[0; 101]))
-        })
-        .is_empty()
-    );
+    // The leader leaves its justification to its proposal: no new-view message yet.
+    assert!(broadcasts(&out).is_empty(), "{out:?}");
+    // Oversized or late payloads are not proposed; the justification then goes out as a
+    // new-view message.
+    let out = h.ok(Input::PayloadProposed {
+        view: ViewNumber(1),
+        payload: Some(payload(&[0; 101])),
+    });
+    let b = broadcasts(&out);
+    assert_eq!(b.len(), 1, "{out:?}");
+    let ConsensusMsg::ReplicaNewView(nv) = &b[0].msg else {
+        panic!("{out:?}")
+    };
+    assert_eq!(nv.view().number, ViewNumber(1));
     // (The proposer's turn is used up by a failure.)
     assert!(
         h.ok(Input::PayloadProposed {
