@@ -151,11 +151,9 @@ impl Replica {
             return Ok(());
         }
         let mut qc = CommitQC::new(m.msg.clone(), &self.params.schedule);
-        for (i, (sig, _)) in &set.votes {
-            // Every vote left in the set passed `check_votes`, so its signature is a point.
-            qc.add_verified(*i, sig)
-                .map_err(|_| Rejection::BadSignature)?;
-        }
+        // Every vote left in the set passed `check_votes`, so its signature is a point.
+        qc.add_all_verified(set.votes.iter().map(|(i, (sig, _))| (*i, sig)))
+            .map_err(|_| Rejection::BadSignature)?;
         // Competing votes of this view are useless now (the reference drops them too).
         self.votes.commits.remove(&v);
         self.qcs.remember_commit(&qc);

@@ -36,10 +36,23 @@ impl AggregateSignature {
     /// here: the sum is checked as a whole when it enters a pairing (see `lazy`), so the
     /// caller should add only signatures it verified, alone or within an aggregate.
     pub fn add(&mut self, sig: &Signature) -> Result<(), Error> {
-        let checked = self.0.is_checked() && sig.0.is_checked();
+        self.add_all([sig])
+    }
+
+    /// Adds signatures, like [`AggregateSignature::add`] one by one but with one conversion
+    /// of the sum (a field inversion) instead of one per signature. Fails, leaving the
+    /// aggregate unchanged, if any is not a point of the curve.
+    pub fn add_all<'a>(
+        &mut self,
+        sigs: impl IntoIterator<Item = &'a Signature>,
+    ) -> Result<(), Error> {
+        let mut checked = self.0.is_checked();
         let mut agg = min_sig::AggregateSignature::from_signature(self.0.curve_point()?);
-        agg.add_signature(sig.0.curve_point()?, false)
-            .map_err(|_| Error::InvalidPoint)?;
+        for sig in sigs {
+            checked &= sig.0.is_checked();
+            agg.add_signature(sig.0.curve_point()?, false)
+                .map_err(|_| Error::InvalidPoint)?;
+        }
         self.0 = LazyG1::from_sum(agg.to_signature(), checked);
         Ok(())
     }

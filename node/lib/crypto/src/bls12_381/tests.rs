@@ -348,8 +348,19 @@ fn signatures_are_validated_on_first_use() {
     ));
     let mut agg = AggregateSignature::identity();
     assert_eq!(agg.add(&bad), Err(Error::InvalidPoint));
-    // A failed add leaves the aggregate as it was.
+    // A failed add leaves the aggregate as it was, also when earlier parts were fine.
     assert_eq!(agg, AggregateSignature::identity());
+    assert_eq!(agg.add_all([&good, &bad]), Err(Error::InvalidPoint));
+    assert_eq!(agg, AggregateSignature::identity());
+    // Adding at once or one by one gives the same sum.
+    let more: Vec<_> = ks.iter().map(|k| k.sign(msg)).collect();
+    let mut one_by_one = AggregateSignature::identity();
+    for sig in &more {
+        one_by_one.add(sig).unwrap();
+    }
+    agg.add_all(&more).unwrap();
+    assert_eq!(agg, one_by_one);
+    assert_eq!(agg, AggregateSignature::aggregate(&more).unwrap());
     let bad_agg = AggregateSignature::decode(&bad_bytes).unwrap();
     assert_eq!(
         bad_agg.verify_same_message(msg, [&ks[0].public()]),

@@ -151,12 +151,27 @@ impl CommitQC {
     /// that check many votes at once). Does nothing if `i` is already in. Fails, changing
     /// nothing, only if `sig` is not a valid point, i.e. was not verified after all.
     pub fn add_verified(&mut self, i: usize, sig: &Signature) -> Result<(), CommitQCAddError> {
-        if !self.signers.get(i) && i < self.signers.len() {
-            self.signature
-                .0
-                .add(&sig.0)
-                .map_err(|_| CommitQCAddError::BadSignature)?;
-            self.signers.set(i);
+        self.add_all_verified([(i, sig)])
+    }
+
+    /// [`CommitQC::add_verified`] for many signatures at once (one conversion of the sum).
+    /// Fails, changing nothing, if any signature is not a valid point.
+    pub fn add_all_verified<'a>(
+        &mut self,
+        sigs: impl IntoIterator<Item = (usize, &'a Signature)>,
+    ) -> Result<(), CommitQCAddError> {
+        let mut new = std::collections::BTreeMap::new();
+        for (i, sig) in sigs {
+            if i < self.signers.len() && !self.signers.get(i) {
+                new.entry(i).or_insert(sig);
+            }
+        }
+        self.signature
+            .0
+            .add_all(new.values().map(|s| &s.0))
+            .map_err(|_| CommitQCAddError::BadSignature)?;
+        for i in new.keys() {
+            self.signers.set(*i);
         }
         Ok(())
     }
