@@ -28,6 +28,16 @@ impl Rpc for Echo {
     type Resp = ping::Resp;
 }
 
+/// An Echo client on one mux and a server with `handler` on the other, registered.
+fn echo_pair<H: Handler<Echo>>(handler: H) -> (Client<Echo>, Server<Echo, H>, Mux, Mux) {
+    let client = Client::<Echo>::new(unlimited());
+    let server = Server::<Echo, _>::new(handler, unlimited());
+    let (mut ma, mut mb) = (Mux::default(), Mux::default());
+    client.register(&mut ma);
+    server.register(&mut mb);
+    (client, server, ma, mb)
+}
+
 struct EchoHandler;
 
 #[async_trait::async_trait]
@@ -46,11 +56,7 @@ fn calls_limits_and_handler_errors() {
     testonly::run_test(|ctx, _| async move {
         let ctx = &ctx;
         let conn = noise_pair(ctx).await?;
-        let client = Client::<Echo>::new(unlimited());
-        let server = Server::<Echo, _>::new(EchoHandler, unlimited());
-        let (mut ma, mut mb) = (Mux::default(), Mux::default());
-        client.register(&mut ma);
-        server.register(&mut mb);
+        let (client, server, ma, mb) = echo_pair(EchoHandler);
         scope::run!(ctx, |ctx, s| async {
             s.spawn_bg(run_muxes(ctx, conn, ma, mb));
             s.spawn_bg(async { Ok(server.run(ctx).await?) });
@@ -111,11 +117,7 @@ fn oversized_request() {
     testonly::run_test(|ctx, _| async move {
         let ctx = &ctx;
         let conn = noise_pair(ctx).await?;
-        let client = Client::<Echo>::new(unlimited());
-        let server = Server::<Echo, _>::new(Tight, unlimited());
-        let (mut ma, mut mb) = (Mux::default(), Mux::default());
-        client.register(&mut ma);
-        server.register(&mut mb);
+        let (client, server, ma, mb) = echo_pair(Tight);
         scope::run!(ctx, |ctx, s| async {
             s.spawn_bg(run_muxes(ctx, conn, ma, mb));
             s.spawn_bg(async { Ok(server.run(ctx).await?) });
@@ -326,11 +328,7 @@ fn server_of_arbitrary_requests() {
         let resp = run_case(&rt, |ctx| async move {
             let ctx = &ctx;
             let conn = noise_pair(ctx).await?;
-            let client = Client::<Echo>::new(unlimited());
-            let server = Server::<Echo, _>::new(Answer, unlimited());
-            let (mut ma, mut mb) = (Mux::default(), Mux::default());
-            client.register(&mut ma);
-            server.register(&mut mb);
+            let (client, server, ma, mb) = echo_pair(Answer);
             scope::run!(ctx, |ctx, s| async {
                 s.spawn_bg(run_muxes(ctx, conn, ma, mb));
                 s.spawn_bg(async { Ok(server.run(ctx).await?) });
