@@ -4,6 +4,7 @@
 //! - A state to persist is written (and awaited) before any later output is carried out.
 //! - Broadcasts go to the outbound channel, which the consensus network delivers to every
 //!   validator of the epoch, this one included.
+//! - The new-view delay is a second timer, [`NEW_VIEW_DELAY_FRACTION`] of the view timeout.
 //! - Finalized blocks go, in order, to a task that queues each one after its predecessor.
 //! - Payload checks and proposals run as tasks bounded by the view deadline, so the replica keeps
 //!   handling messages meanwhile; their answers come back as inputs.
@@ -13,7 +14,7 @@
 use std::sync::Arc;
 
 use zksync_concurrency::{channel, ctx, error::Wrap as _, scope, time};
-use zksync_consensus_roles::validator::{BlockNumber, ConsensusMsg};
+use zksync_consensus_roles::validator::{BlockNumber, ConsensusMsg, ViewNumber};
 use zksync_consensus_storage::{BlockStore, VerifyError};
 
 use crate::{
@@ -33,6 +34,12 @@ pub struct Io {
     /// Messages to broadcast to every validator of the epoch, this one included.
     pub outbound: channel::UnboundedSender<ConsensusInputMessage>,
 }
+
+/// The new-view delay as a fraction of the view timeout (`Output::DelayNewView`): a live
+/// leader's proposal normally comes within milliseconds; a view whose leader is down times out
+/// anyway, and a replica that missed the certificate then has its new-view messages a quarter
+/// of a view timeout after the others entered the view.
+pub(crate) const NEW_VIEW_DELAY_FRACTION: u32 = 4;
 
 /// Answers of the payload tasks.
 type Answers = channel::UnboundedSender<Input>;
@@ -86,6 +93,7 @@ pub(crate) async fn run(
             store,
             replica: &mut replica,
             deadline: ctx.now() + cfg.view_timeout,
+            new_view_at: None,
             view_started: ctx.now(),
             outbound: &outbound,
             blocks: &blocks_send,
@@ -107,6 +115,7 @@ pub(crate) async fn run(
         loop {
             watermark.advance(d.replica.view());
             let next = persisted.next();
+            let (new_view_at, new_view) = d.new_view_at.unwrap_or((d.deadline, ViewNumber(0)));
             tokio::select! {
                 req = inbound.recv(ctx) => {
                     let req = req?;
@@ -118,6 +127,12 @@ pub(crate) async fn run(
                     res?;
                     d.deadline = ctx.now() + cfg.view_timeout;
                     d.handle(ctx, s, "timer", Input::TimerExpired).await?;
+                }
+                res = ctx.sleep_until(new_view_at), if d.new_view_at.is_some() => {
+                    res?;
+                    d.new_view_at = None;
+                    d.handle(ctx, s, "new_view_delay", Input::NewViewDelayElapsed { view: new_view })
+                        .await?;
                 }
                 res = store.wait_until_persisted(ctx, next) => {
                     persisted = res?;
@@ -141,6 +156,8 @@ struct Driver<'a> {
     store: &'a Arc<BlockStore>,
     replica: &'a mut Replica,
     deadline: time::Instant,
+    /// When to hand [`Input::NewViewDelayElapsed`] to the replica, and for which view.
+    new_view_at: Option<(time::Instant, ViewNumber)>,
     view_started: time::Instant,
     outbound: &'a channel::UnboundedSender<ConsensusInputMessage>,
     blocks: &'a channel::UnboundedSender<zksync_consensus_roles::validator::FinalBlock>,
@@ -236,6 +253,10 @@ impl<'a> Driver<'a> {
                     message.msg.view().number.0
                 );
                 self.outbound.send(ConsensusInputMessage { message })
+            }
+            Output::DelayNewView { view } => {
+                let at = ctx.now() + self.cfg.view_timeout / NEW_VIEW_DELAY_FRACTION;
+                self.new_view_at = Some((at, view));
             }
             Output::QueueBlock(b) => {
                 tracing::trace!("bft: finalized block {}", b.number().0);

@@ -28,7 +28,9 @@
 //! - cached payloads are kept until their block is persisted, not only until a certificate is
 //!   seen, so no finalized payload is lost in a crash;
 //! - a failed or oversized payload from the execution layer skips the proposer's turn instead
-//!   of stopping the replica.
+//!   of stopping the replica;
+//! - a new-view message goes out only when it can be of use (see module `view`): in steady
+//!   state a view costs only the proposal and the commit votes.
 
 mod crypto;
 mod errors;
@@ -111,6 +113,11 @@ pub enum Input {
         /// the payload.
         valid: bool,
     },
+    /// The delay set by [`Output::DelayNewView`] for `view` elapsed.
+    NewViewDelayElapsed {
+        /// The view.
+        view: ViewNumber,
+    },
     /// Answer to [`Output::ProposePayload`]; `None` if no payload could be made in time.
     PayloadProposed {
         /// View of the proposal.
@@ -151,6 +158,13 @@ pub enum Output {
     },
     /// (Re)start the view timer: [`Input::TimerExpired`] after one view timeout from now.
     ResetTimer,
+    /// Answer with [`Input::NewViewDelayElapsed`] for `view` after the new-view delay (a
+    /// fraction of the view timeout, long enough for a live leader's proposal to arrive). A
+    /// later one replaces an earlier one; it need not survive a restart.
+    DelayNewView {
+        /// The view.
+        view: ViewNumber,
+    },
 }
 
 /// The persisted state is unusable.
@@ -278,6 +292,10 @@ impl Replica {
             Input::Message(m) => self.on_message(m),
             Input::TimerExpired => {
                 self.start_timeout();
+                Ok(())
+            }
+            Input::NewViewDelayElapsed { view } => {
+                self.on_new_view_delay(view);
                 Ok(())
             }
             Input::Store {

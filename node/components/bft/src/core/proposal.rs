@@ -24,7 +24,7 @@ use zksync_consensus_roles::validator::{
     ProposalJustification, ReplicaCommit, ReplicaNewView, Signed, ViewNumber,
 };
 
-use super::{Output, PendingProposal, Rejection, Replica};
+use super::{Output, PendingProposal, Rejection, Replica, view::Entry};
 
 impl Replica {
     pub(super) fn on_proposal(&mut self, m: Signed<LeaderProposal>) -> Result<(), Rejection> {
@@ -76,7 +76,7 @@ impl Replica {
         // Accepted. The justification is a verified certificate: use it at once.
         self.process_justification(&m.msg.justification);
         if v > self.view {
-            self.start_new_view(v);
+            self.start_new_view(v, Entry::Proposal);
         }
         match (implied_hash, payload) {
             (Some(hash), _) => self.vote(v, number, hash, None),

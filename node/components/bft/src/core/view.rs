@@ -11,11 +11,18 @@
 //!   commit certificate, and its block is queued if the payload is cached.
 //! - Processing a timeout certificate: its highest commit certificate is processed, and it
 //!   becomes the high timeout certificate if higher.
-//! - Entering view `v`: phase Prepare, cached payloads pruned, state persisted, then a
+//! - Entering view `v`: phase Prepare, cached payloads pruned, state persisted, then the
 //!   new-view message with the current justification, the proposer (if leading `v`), and a
-//!   fresh timer. The leader of `v` sends no new-view message unless it fails to propose: its
-//!   proposal carries the same justification (the reference sends both; replicas in `v` drop
-//!   the leader's new-view message as old, so in steady state it only cost an RPC per peer).
+//!   fresh timer. Who gets the new-view message, and when (the reference broadcasts it at
+//!   once in every case; bft DESIGN.md difference 11):
+//!   - entered by a timeout certificate: everyone, at once;
+//!   - entered by a commit certificate: everyone, but only if no proposal of `v` came within
+//!     the new-view delay. Every replica, the leader included, receives the commit votes this
+//!     one counted and forms the certificate itself, and the leader's proposal carries it to
+//!     those that missed them: in steady state the message was dropped as old everywhere;
+//!   - entered through the leader's proposal: nobody (the leader broadcast the justification);
+//!   - the leader of `v` sends none unless it fails to propose: its proposal carries the same
+//!     justification.
 //! - Timer expiry: phase Timeout (persisted the first time in a view), then a new-view message
 //!   (except in view 0) and the timeout vote, every time the timer expires while the replica
 //!   makes no progress: messages lost before the network stabilised are sent again.
@@ -26,6 +33,15 @@ use zksync_consensus_roles::validator::{
 };
 
 use super::{Output, Rejection, Replica};
+
+/// How a replica came to enter a view: decides who needs its new-view message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Entry {
+    /// A certificate: formed from votes, or received in a new-view message.
+    Certificate,
+    /// The proposal of the view's leader, which the leader broadcast to every replica.
+    Proposal,
+}
 
 impl Replica {
     pub(super) fn on_new_view(&mut self, m: Signed<ReplicaNewView>) -> Result<(), Rejection> {
@@ -54,7 +70,7 @@ impl Replica {
         self.verify_justification(&m.msg.justification)?;
         self.process_justification(&m.msg.justification);
         if v > self.view {
-            self.start_new_view(v);
+            self.start_new_view(v, Entry::Certificate);
         }
         Ok(())
     }
@@ -141,7 +157,7 @@ impl Replica {
         }
     }
 
-    pub(super) fn start_new_view(&mut self, v: ViewNumber) {
+    pub(super) fn start_new_view(&mut self, v: ViewNumber, entry: Entry) {
         debug_assert!(v > self.view);
         self.view = v;
         self.phase = Phase::Prepare;
@@ -160,14 +176,50 @@ impl Replica {
             // The leader of `v` sends this justification in its proposal, a superset of the
             // new-view message (which replicas already in `v` drop as old); it sends the
             // new-view message instead only if it cannot propose (`on_payload_proposed`).
-            if !self.is_me(self.params.schedule.view_leader(v)) {
-                self.broadcast(ConsensusMsg::ReplicaNewView(ReplicaNewView {
-                    justification: j.clone(),
-                }));
+            // A replica that entered `v` through the leader's proposal has nothing to tell:
+            // the leader broadcast that justification itself.
+            if entry == Entry::Certificate && !self.is_me(self.params.schedule.view_leader(v)) {
+                self.send_new_view(v, j.clone());
             }
             self.propose(v, j);
         }
         self.out.push(Output::ResetTimer);
+    }
+
+    /// The new-view message on entering view `v` by a certificate.
+    ///
+    /// With a commit certificate it goes out only if the view brings no proposal within the
+    /// new-view delay ([`Output::DelayNewView`]): every replica, the leader of `v` included,
+    /// receives the commit votes this one counted and forms the certificate itself (votes of
+    /// later views count too), and the leader's proposal carries it to any replica that
+    /// missed them. With a timeout certificate (the leader of the view before failed) it goes
+    /// out at once, as in the reference.
+    fn send_new_view(&mut self, v: ViewNumber, j: ProposalJustification) {
+        if matches!(j, ProposalJustification::Commit(_)) {
+            self.out.push(Output::DelayNewView { view: v });
+        } else {
+            self.broadcast(ConsensusMsg::ReplicaNewView(ReplicaNewView {
+                justification: j,
+            }));
+        }
+    }
+
+    /// The new-view delay of view `v` elapsed: the new-view message goes to everyone unless
+    /// the view has moved on (a proposal received, a vote sent, a timeout, a later view).
+    pub(super) fn on_new_view_delay(&mut self, v: ViewNumber) {
+        let proposal_seen = self.pending.as_ref().is_some_and(|p| p.view == v);
+        if v != self.view
+            || self.phase != Phase::Prepare
+            || proposal_seen
+            || self.is_me(self.params.schedule.view_leader(v))
+        {
+            return;
+        }
+        if let Some(j) = self.justification() {
+            self.broadcast(ConsensusMsg::ReplicaNewView(ReplicaNewView {
+                justification: j,
+            }));
+        }
     }
 
     pub(super) fn sign_timeout(&self) -> Signed<ConsensusMsg> {

@@ -27,7 +27,7 @@ use zksync_consensus_roles::validator::{
     CommitQC, ReplicaCommit, ReplicaTimeout, Signature, Signed, TimeoutQC, ViewNumber,
 };
 
-use super::{Rejection, Replica, VoteCheck};
+use super::{Rejection, Replica, VoteCheck, view::Entry};
 
 /// Commit votes for one message.
 #[derive(Debug, Default)]
@@ -158,7 +158,7 @@ impl Replica {
         self.votes.commits.remove(&v);
         self.qcs.remember_commit(&qc);
         self.process_commit_qc(&qc);
-        self.start_new_view(v.next());
+        self.start_new_view(v.next(), Entry::Certificate);
         Ok(())
     }
 
@@ -195,7 +195,7 @@ impl Replica {
         };
         self.qcs.remember_timeout(&qc);
         self.process_timeout_qc(&qc);
-        self.start_new_view(v.next());
+        self.start_new_view(v.next(), Entry::Certificate);
         Ok(())
     }
 }

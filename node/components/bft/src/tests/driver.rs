@@ -113,3 +113,109 @@ fn driver_finalizes_with_four_validators() {
 fn driver_finalizes_with_eager_vote_checks() {
     finalize(4, VoteCheck::Eager);
 }
+
+/// The new-view delay runs on the driver's clock: a replica that enters a view by a commit
+/// certificate broadcasts its new-view message only once a quarter of the view timeout has
+/// passed without a proposal. One real replica of 6; the test plays the other five.
+#[test]
+fn new_view_message_waits_for_the_delay() {
+    use zksync_consensus_roles::validator::{
+        BlockHeader, ConsensusMsg, Payload, ProposalJustification, ReplicaCommit, ReplicaNewView,
+        ReplicaTimeout, ViewNumber,
+    };
+    testonly::run_test(|ctx, clock| async move {
+        let ctx = &ctx;
+        let setup = Setup::new(&mut StdRng::seed_from_u64(9), 6);
+        let schedule = setup.schedule();
+        let index = |v: u64| schedule.index(schedule.view_leader(ViewNumber(v))).unwrap();
+        let me = (0..6).find(|i| *i != index(1) && *i != index(2)).unwrap();
+        let others: Vec<usize> = (0..6).filter(|i| *i != me).collect();
+        let first = setup.genesis.first_block;
+        let engine = Arc::new(InMemory::new(
+            setup.genesis.clone(),
+            first,
+            PayloadBehavior::Random(100),
+        ));
+        let (store, runner) = BlockStore::new(ctx, engine, Default::default()).await?;
+        let view_timeout = time::Duration::from_secs(8);
+        scope::run!(ctx, |ctx, s| async {
+            s.spawn_bg(async { runner.run(ctx).await.map_err(ctx::Error::Internal) });
+            let watermark = ViewWatermark::default();
+            let (input, inbound) = create_input_channel(watermark.clone());
+            let (out_send, mut outbound) = channel::unbounded();
+            let cfg = Config {
+                secret_key: setup.keys[me].clone(),
+                max_payload_size: 1000,
+                view_timeout,
+                epoch: Default::default(),
+                vote_check: VoteCheck::Aggregate,
+                senders_authenticated: false,
+            };
+            let io = Io {
+                inbound,
+                watermark,
+                outbound: out_send,
+            };
+            s.spawn_bg(async {
+                cfg.run(ctx, store.clone(), io, None)
+                    .await
+                    .map_err(ctx::Error::Internal)
+            });
+            // Delivers a message and waits until the replica has handled it (and carried out
+            // what it produced).
+            let deliver = |i: usize, msg: ConsensusMsg| {
+                let (ack, done) = zksync_concurrency::oneshot::channel();
+                input.send(ConsensusReq {
+                    msg: setup.keys[i].sign_msg(msg),
+                    ack,
+                });
+                done
+            };
+            // View 0 times out at once; the others' timeout votes make a certificate.
+            let t = ConsensusMsg::ReplicaTimeout(ReplicaTimeout {
+                view: setup.view(0),
+                high_vote: None,
+                high_qc: None,
+            });
+            for i in &others {
+                let _ = deliver(*i, t.clone()).recv_or_disconnected(ctx).await?;
+            }
+            // Entered by a timeout certificate: its new-view message goes out at once.
+            let mut new_views = vec![];
+            while let Some(m) = outbound.try_recv() {
+                if let ConsensusMsg::ReplicaNewView(nv) = m.message.msg {
+                    new_views.push(nv.justification);
+                }
+            }
+            assert!(matches!(new_views[..], [ProposalJustification::Timeout(_)]));
+            // Commit votes of view 1 from the others: a certificate, view 2, nothing sent.
+            let vote = ReplicaCommit {
+                view: setup.view(1),
+                proposal: BlockHeader {
+                    number: first,
+                    payload: Payload(vec![1]).hash(),
+                },
+            };
+            for i in &others {
+                let c = ConsensusMsg::ReplicaCommit(vote.clone());
+                let _ = deliver(*i, c).recv_or_disconnected(ctx).await?;
+            }
+            let sent: Vec<_> = std::iter::from_fn(|| outbound.try_recv()).collect();
+            assert!(sent.is_empty(), "{sent:?}");
+            // A quarter of the view timeout later, without a proposal, it goes to everyone.
+            let entered = ctx.now();
+            clock.advance(view_timeout / 4);
+            let m = outbound.recv(ctx).await?;
+            assert_eq!(ctx.now() - entered, view_timeout / 4);
+            let ConsensusMsg::ReplicaNewView(ReplicaNewView {
+                justification: ProposalJustification::Commit(qc),
+            }) = m.message.msg
+            else {
+                panic!("{m:?}")
+            };
+            assert_eq!(qc.message, vote);
+            Ok(())
+        })
+        .await
+    });
+}

@@ -122,6 +122,10 @@ enum Event {
         node: usize,
         generation: u64,
     },
+    NewViewDelay {
+        node: usize,
+        view: ViewNumber,
+    },
     Crash {
         node: usize,
         restart_at: Option<u64>,
@@ -349,6 +353,14 @@ impl Sim {
                     self.inbox.push_back((node, Input::TimerExpired));
                 }
             }
+            Event::NewViewDelay { node, view } => {
+                // A delay armed before a crash may fire after the restart: the replica must
+                // treat it as a stale one.
+                if self.alive(node) {
+                    self.inbox
+                        .push_back((node, Input::NewViewDelayElapsed { view }));
+                }
+            }
             Event::Crash { node, restart_at } => {
                 self.crash(node);
                 if let Some(at) = restart_at {
@@ -433,6 +445,10 @@ impl Sim {
                     for to in 0..self.nodes.len() {
                         self.send(node, to, &msg);
                     }
+                }
+                Output::DelayNewView { view } => {
+                    let at = self.now + self.cfg.view_timeout / 4;
+                    self.schedule(at, Event::NewViewDelay { node, view });
                 }
                 Output::QueueBlock(b) => {
                     self.checker.on_block(node, &b, self.now);

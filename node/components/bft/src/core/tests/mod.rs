@@ -1,6 +1,7 @@
 //! Unit tests of the core: one replica driven by hand, with real signatures.
 
 mod checks;
+mod new_view;
 mod proposal;
 mod view;
 mod votes;
