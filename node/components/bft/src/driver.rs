@@ -35,10 +35,12 @@ pub struct Io {
     pub outbound: channel::UnboundedSender<ConsensusInputMessage>,
 }
 
-/// The new-view delay as a fraction of the view timeout (`Output::DelayNewView`): a live
-/// leader's proposal normally comes within milliseconds; a view whose leader is down times out
-/// anyway, and a replica that missed the certificate then has its new-view messages a quarter
-/// of a view timeout after the others entered the view.
+/// The new-view delay as a fraction of the view timeout (`Output::DelayNewView`). A view with
+/// a live leader and a prompt execution layer ends within milliseconds, long before it; one
+/// whose leader is down times out anyway, and a replica that missed the certificate then has
+/// the others' new-view messages a quarter of a view timeout after they entered the view. (An
+/// execution layer slower than the delay to propose makes every replica send it in every
+/// view, as the reference does.)
 pub(crate) const NEW_VIEW_DELAY_FRACTION: u32 = 4;
 
 /// Answers of the payload tasks.
@@ -116,13 +118,10 @@ pub(crate) async fn run(
             watermark.advance(d.replica.view());
             let next = persisted.next();
             let (new_view_at, new_view) = d.new_view_at.unwrap_or((d.deadline, ViewNumber(0)));
+            // Timers first, messages last: a flood of messages never holds a timer back, and
+            // a timer that is due is handled before any message that arrives after it.
             tokio::select! {
-                req = inbound.recv(ctx) => {
-                    let req = req?;
-                    let label = req.msg.msg.label();
-                    d.handle(ctx, s, label, Input::Message(req.msg)).await?;
-                    // Dropping the ack answers the sender's RPC.
-                }
+                biased;
                 res = ctx.sleep_until(d.deadline) => {
                     res?;
                     d.deadline = ctx.now() + cfg.view_timeout;
@@ -144,6 +143,12 @@ pub(crate) async fn run(
                 }
                 input = answers_recv.recv(ctx) => {
                     d.handle(ctx, s, "payload", input?).await?;
+                }
+                req = inbound.recv(ctx) => {
+                    let req = req?;
+                    let label = req.msg.msg.label();
+                    d.handle(ctx, s, label, Input::Message(req.msg)).await?;
+                    // Dropping the ack answers the sender's RPC.
                 }
             }
         }

@@ -15,10 +15,10 @@
 //! is never sent before the state recording it is durable, and a restarted replica never signs
 //! a second, different commit vote or timeout vote in a view.
 //!
-//! Where this core deliberately differs from the reference (all allowed by the protocol, none
-//! visible on the wire):
-//! - a proposal for a later view makes the replica enter that view first (persist, new-view
-//!   message, fresh timer), instead of voting with the old view's timer still running;
+//! Where this core deliberately differs from the reference (all allowed by the protocol; the
+//! messages are the same, only fewer new-view messages are sent):
+//! - a proposal for a later view makes the replica enter that view first (persist, fresh
+//!   timer), instead of voting with the old view's timer still running;
 //! - the justification of a proposal is processed before its payload is checked, so the block
 //!   it finalizes is queued without waiting;
 //! - the payload check runs outside the core (the driver), and other messages are handled
@@ -351,6 +351,12 @@ impl Replica {
             self.start_timeout();
         } else {
             self.out.push(Output::ResetTimer);
+            // A new-view message held back before a crash is not lost: the delay starts again.
+            if self.phase != Phase::Timeout
+                && !self.is_me(self.params.schedule.view_leader(self.view))
+            {
+                self.out.push(Output::DelayNewView { view: self.view });
+            }
         }
     }
 

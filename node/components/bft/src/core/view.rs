@@ -16,10 +16,12 @@
 //!   fresh timer. Who gets the new-view message, and when (the reference broadcasts it at
 //!   once in every case; bft DESIGN.md difference 11):
 //!   - entered by a timeout certificate: everyone, at once;
-//!   - entered by a commit certificate: everyone, but only if no proposal of `v` came within
-//!     the new-view delay. Every replica, the leader included, receives the commit votes this
-//!     one counted and forms the certificate itself, and the leader's proposal carries it to
-//!     those that missed them: in steady state the message was dropped as old everywhere;
+//!   - entered by a commit certificate: everyone, once the new-view delay elapsed, if the
+//!     replica is still in `v` and has not timed out (also after a restart). Every replica,
+//!     the leader included, receives the commit votes this one counted and forms the
+//!     certificate itself, and the leader's proposal carries it to those that missed them:
+//!     in steady state the message was dropped as old everywhere, and a fast view is over
+//!     long before the delay;
 //!   - entered through the leader's proposal: nobody (the leader broadcast the justification);
 //!   - the leader of `v` sends none unless it fails to propose: its proposal carries the same
 //!     justification.
@@ -188,8 +190,8 @@ impl Replica {
 
     /// The new-view message on entering view `v` by a certificate.
     ///
-    /// With a commit certificate it goes out only if the view brings no proposal within the
-    /// new-view delay ([`Output::DelayNewView`]): every replica, the leader of `v` included,
+    /// With a commit certificate it goes out only if the view is still on when the new-view
+    /// delay elapses ([`Output::DelayNewView`]): every replica, the leader of `v` included,
     /// receives the commit votes this one counted and forms the certificate itself (votes of
     /// later views count too), and the leader's proposal carries it to any replica that
     /// missed them. With a timeout certificate (the leader of the view before failed) it goes
@@ -204,13 +206,15 @@ impl Replica {
         }
     }
 
-    /// The new-view delay of view `v` elapsed: the new-view message goes to everyone unless
-    /// the view has moved on (a proposal received, a vote sent, a timeout, a later view).
+    /// The new-view delay of view `v` elapsed: the new-view message goes to everyone if the
+    /// replica is still in `v` and has not timed out (which broadcast it already).
+    ///
+    /// A proposal received or voted on in `v` does not hold it back: a leader may have sent
+    /// its proposal only to some replicas (or some may have rejected it), and a view that takes
+    /// this long is slow anyway; in a fast view the replica has left `v` long before.
     pub(super) fn on_new_view_delay(&mut self, v: ViewNumber) {
-        let proposal_seen = self.pending.as_ref().is_some_and(|p| p.view == v);
         if v != self.view
-            || self.phase != Phase::Prepare
-            || proposal_seen
+            || self.phase == Phase::Timeout
             || self.is_me(self.params.schedule.view_leader(v))
         {
             return;

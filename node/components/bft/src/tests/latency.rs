@@ -6,16 +6,23 @@ const VIEW_TIMEOUT: u64 = 1000;
 const DELTA: u64 = 50;
 
 fn config(n: usize, dead: Vec<usize>) -> Config {
+    config_with(
+        n,
+        Faults {
+            dead,
+            ..Faults::none()
+        },
+    )
+}
+
+fn config_with(n: usize, faults: Faults) -> Config {
     Config {
         validators: n,
         twins: 0,
         view_timeout: VIEW_TIMEOUT,
         delta: DELTA,
         exact_delta: true,
-        faults: Faults {
-            dead,
-            ..Faults::none()
-        },
+        faults,
         end: 30 * VIEW_TIMEOUT,
         real_crypto: false,
         sync_interval: VIEW_TIMEOUT / 4,
@@ -65,5 +72,46 @@ fn crashed_leader_costs_one_timeout_and_three_delays() {
             gaps.contains(&(VIEW_TIMEOUT + 3 * DELTA)),
             "n={n}: {gaps:?}"
         );
+    }
+}
+
+/// A leader that missed the commit votes of the view before it gets the certificate from
+/// the others' new-view messages once their delay (a quarter of the view timeout) elapses:
+/// its block comes that delay plus three delays after the previous one (the reference, which
+/// sends new-view messages at once: three delays), not a view timeout later.
+#[test]
+fn leader_without_the_votes_waits_for_the_new_view_delay() {
+    for n in [6, 11] {
+        // Every leader of views 10, 20, ... misses the commit votes of the view before.
+        let probe = Sim::new(config(n, vec![]), n as u64);
+        let lost: Vec<(u64, usize)> = (1..10)
+            .map(|k| (10 * k - 1, probe.leader_node(10 * k)))
+            .collect();
+        let mut sim = Sim::new(
+            config_with(
+                n,
+                Faults {
+                    lost_commit_votes: lost.clone(),
+                    ..Faults::none()
+                },
+            ),
+            n as u64,
+        );
+        sim.run().unwrap();
+        let c = &sim.checker;
+        let slow = VIEW_TIMEOUT / 4 + 3 * DELTA;
+        let mut seen = 0;
+        let finalized: Vec<_> = c.finalized.values().collect();
+        for w in finalized.windows(2) {
+            let ((_, t0, _), (_, t1, v1)) = (w[0], w[1]);
+            let gap = t1 - t0;
+            if lost.iter().any(|(v, _)| v + 1 == v1.0) {
+                assert_eq!(gap, slow, "n={n} view {v1}");
+                seen += 1;
+            } else {
+                assert_eq!(gap, 2 * DELTA, "n={n} view {v1}");
+            }
+        }
+        assert_eq!(seen, lost.len(), "n={n}");
     }
 }

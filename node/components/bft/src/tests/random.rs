@@ -49,6 +49,7 @@ fn random_config(n: usize, rng: &mut StdRng) -> Config {
             crashes,
             dead,
             crash_after_persist: rng.random_range(0.0..0.05),
+            lost_commit_votes: vec![],
         },
         end: gst + 25 * VIEW_TIMEOUT,
         real_crypto: false,

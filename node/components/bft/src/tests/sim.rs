@@ -70,6 +70,8 @@ pub(super) struct Faults {
     /// Probability that a node crashes right after persisting its state, before sending,
     /// (before GST), restarting `max_delay` later at most.
     pub(super) crash_after_persist: f64,
+    /// (view, node): the commit votes of that view never reach that node (even after GST).
+    pub(super) lost_commit_votes: Vec<(u64, usize)>,
 }
 
 impl Faults {
@@ -85,6 +87,7 @@ impl Faults {
             crashes: vec![],
             dead: vec![],
             crash_after_persist: 0.,
+            lost_commit_votes: vec![],
         }
     }
 }
@@ -125,6 +128,8 @@ enum Event {
     NewViewDelay {
         node: usize,
         view: ViewNumber,
+        /// The node's crash count when it was armed: a delay does not survive a crash.
+        life: u64,
     },
     Crash {
         node: usize,
@@ -148,6 +153,8 @@ struct Node {
     /// Queued blocks waiting for their predecessors.
     queued: BTreeMap<BlockNumber, FinalBlock>,
     timer: u64,
+    /// How many times the node crashed.
+    life: u64,
     verify: Option<(ViewNumber, BlockNumber, Payload)>,
     propose: Option<(ViewNumber, BlockNumber)>,
 }
@@ -224,6 +231,7 @@ impl Sim {
                 blocks: BTreeMap::new(),
                 queued: BTreeMap::new(),
                 timer: 0,
+                life: 0,
                 verify: None,
                 propose: None,
             })
@@ -281,6 +289,14 @@ impl Sim {
     /// Runs until the configured end; returns the first invariant violation.
     pub(super) fn run(&mut self) -> Result<(), String> {
         self.run_until(|_| false).map(|_| ())
+    }
+
+    /// The node running the leader of view `v` (without twins: the validator's index).
+    pub(super) fn leader_node(&self, v: u64) -> usize {
+        let key = self.params.schedule.view_leader(ViewNumber(v));
+        (0..self.keys.len())
+            .find(|i| self.keys[*i].public() == *key)
+            .expect("a validator")
     }
 
     /// Runs until `stop` holds after a step, or the configured end; returns the time it
@@ -353,10 +369,8 @@ impl Sim {
                     self.inbox.push_back((node, Input::TimerExpired));
                 }
             }
-            Event::NewViewDelay { node, view } => {
-                // A delay armed before a crash may fire after the restart: the replica must
-                // treat it as a stale one.
-                if self.alive(node) {
+            Event::NewViewDelay { node, view, life } => {
+                if self.alive(node) && self.nodes[node].life == life {
                     self.inbox
                         .push_back((node, Input::NewViewDelayElapsed { view }));
                 }
@@ -387,6 +401,7 @@ impl Sim {
         n.verify = None;
         n.propose = None;
         n.timer += 1;
+        n.life += 1;
     }
 
     fn restart(&mut self, node: usize) {
@@ -448,7 +463,8 @@ impl Sim {
                 }
                 Output::DelayNewView { view } => {
                     let at = self.now + self.cfg.view_timeout / 4;
-                    self.schedule(at, Event::NewViewDelay { node, view });
+                    let life = self.nodes[node].life;
+                    self.schedule(at, Event::NewViewDelay { node, view, life });
                 }
                 Output::QueueBlock(b) => {
                     self.checker.on_block(node, &b, self.now);
@@ -509,6 +525,11 @@ impl Sim {
 
     fn send(&mut self, from: usize, to: usize, msg: &Signed<ConsensusMsg>) {
         let f = &self.cfg.faults;
+        if let ConsensusMsg::ReplicaCommit(vote) = &msg.msg
+            && f.lost_commit_votes.contains(&(vote.view.number.0, to))
+        {
+            return;
+        }
         if self.twins_cut(from, to, &msg.msg) {
             let stash = &mut self.stash[to];
             let key = (from, msg.msg.label());

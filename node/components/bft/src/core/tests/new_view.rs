@@ -73,19 +73,17 @@ fn waits_for_the_proposal_then_goes_to_everyone() {
     assert_eq!(out.len(), 1, "{out:?}");
 }
 
-/// Once the view's proposal arrived (its check pending, or voted on), the delay sends
-/// nothing: the leader gave every replica the certificate.
+/// A proposal received or voted on does not hold the message back (the leader may have sent
+/// it to some replicas only); leaving the view or timing out does.
 #[test]
-fn nothing_more_once_the_proposal_came() {
+fn only_leaving_the_view_or_a_timeout_holds_it_back() {
+    let elapsed = |v: u64| Input::NewViewDelayElapsed {
+        view: ViewNumber(v),
+    };
     let mut h = replica_not_leading_view_2();
     let (_, j) = certify_view_1(&mut h);
     let p = payload(b"b");
-    let out = h.ok(h.proposal(2, Some(p.clone()), j));
-    assert!(new_views(&out).is_empty(), "{out:?}");
-    let elapsed = Input::NewViewDelayElapsed {
-        view: ViewNumber(2),
-    };
-    assert!(h.ok(elapsed.clone()).is_empty(), "check pending");
+    h.ok(h.proposal(2, Some(p.clone()), j.clone()));
     h.ok(Input::PayloadVerified {
         view: ViewNumber(2),
         number: h.first().next(),
@@ -93,7 +91,75 @@ fn nothing_more_once_the_proposal_came() {
         valid: true,
     });
     assert_eq!(h.replica.phase(), Phase::Commit);
-    assert!(h.ok(elapsed).is_empty(), "voted");
+    assert_eq!(
+        new_views(&h.ok(elapsed(2))),
+        vec![&j],
+        "voted, still in view 2"
+    );
+    // Timed out: the timer expiry broadcast it.
+    let mut h = replica_not_leading_view_2();
+    certify_view_1(&mut h);
+    assert_eq!(new_views(&h.ok(Input::TimerExpired)).len(), 1);
+    assert!(h.ok(elapsed(2)).is_empty(), "timed out");
+    // Left the view.
+    let mut h = replica_not_leading_view_2();
+    certify_view_1(&mut h);
+    let t = ProposalJustification::Timeout(h.empty_timeout_qc(2));
+    let other = (0..6).find(|i| *i != h.me && *i != h.leader(2)).unwrap();
+    let nv = ConsensusMsg::ReplicaNewView(ReplicaNewView { justification: t });
+    h.ok(h.sign(other, nv));
+    assert_eq!(h.replica.view(), ViewNumber(3));
+    assert!(h.ok(elapsed(2)).is_empty(), "left the view");
+}
+
+/// Entering by another replica's new-view message with a commit certificate holds the
+/// message back too; the leader of the view holds back nothing (its proposal carries it).
+#[test]
+fn entering_by_a_new_view_message_and_as_leader() {
+    let mut h = replica_not_leading_view_2();
+    let qc = h
+        .setup
+        .commit_qc(&h.commit(1, h.first(), &payload(b"d")), &h.all());
+    let nv = ConsensusMsg::ReplicaNewView(ReplicaNewView {
+        justification: ProposalJustification::Commit(qc),
+    });
+    let other = (0..6).find(|i| *i != h.me && *i != h.leader(2)).unwrap();
+    let out = h.ok(h.sign(other, nv.clone()));
+    assert_eq!(h.replica.view(), ViewNumber(2));
+    assert!(new_views(&out).is_empty(), "{out:?}");
+    assert_eq!(delays(&out), vec![ViewNumber(2)]);
+    // The leader of view 2.
+    let l = h.leader(2);
+    let mut h = Harness::new(6, l);
+    h.enter_view_1();
+    let out = h.ok(h.sign(other, nv));
+    assert_eq!(h.replica.view(), ViewNumber(2));
+    assert!(new_views(&out).is_empty(), "{out:?}");
+    assert!(delays(&out).is_empty(), "{out:?}");
+    assert!(
+        h.ok(Input::NewViewDelayElapsed {
+            view: ViewNumber(2)
+        })
+        .is_empty()
+    );
+}
+
+/// A replica restarted in a view it has not timed out in starts the delay again: a new-view
+/// message held back before the crash is not lost.
+#[test]
+fn a_restart_starts_the_delay_again() {
+    let mut h = replica_not_leading_view_2();
+    let (out, j) = certify_view_1(&mut h);
+    let Some(Output::PersistState(state)) = out.iter().find(|o| is_persist(o)).cloned() else {
+        panic!("{out:?}")
+    };
+    h.restart(state);
+    let out = h.ok(Input::Start);
+    assert_eq!(delays(&out), vec![ViewNumber(2)]);
+    let out = h.ok(Input::NewViewDelayElapsed {
+        view: ViewNumber(2),
+    });
+    assert_eq!(new_views(&out), vec![&j]);
 }
 
 /// After a timeout the leader of the view before failed: the new-view message goes to
