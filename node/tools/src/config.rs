@@ -9,7 +9,7 @@ use std::{
 };
 
 use anyhow::Context as _;
-use zksync_concurrency::{net, time};
+use zksync_concurrency::{limiter, net, time};
 use zksync_consensus_crypto::{Text, TextFmt};
 use zksync_consensus_executor as executor;
 use zksync_consensus_network as network;
@@ -57,6 +57,10 @@ pub struct AppConfig {
     pub max_block_queue_size: Option<usize>,
     /// Keepalive ping period.
     pub ping_timeout: Option<time::Duration>,
+    /// Least time between two validator-address pushes on one gossip connection (default: the
+    /// protocol's 5 s). Each gossip hop a new address crosses may wait that long, so a network
+    /// started at once connects its validators only after a few of them.
+    pub validator_addrs_push_interval: Option<time::Duration>,
 }
 
 fn parse_addr(s: &str) -> anyhow::Result<SocketAddr> {
@@ -164,6 +168,8 @@ impl ProtoFmt for AppConfig {
                 .transpose()
                 .context("max_block_queue_size")?,
             ping_timeout: read_optional(&r.ping_timeout).context("ping_timeout")?,
+            validator_addrs_push_interval: read_optional(&r.validator_addrs_push_interval)
+                .context("validator_addrs_push_interval")?,
         })
     }
 
@@ -201,6 +207,10 @@ impl ProtoFmt for AppConfig {
             payload_size: (self.payload_size != 0).then_some(self.payload_size as u64),
             max_block_queue_size: self.max_block_queue_size.map(|n| n as u64),
             ping_timeout: self.ping_timeout.as_ref().map(ProtoFmt::build),
+            validator_addrs_push_interval: self
+                .validator_addrs_push_interval
+                .as_ref()
+                .map(ProtoFmt::build),
         }
     }
 }
@@ -257,7 +267,13 @@ impl AppConfig {
             gossip_dynamic_inbound_limit: self.gossip_dynamic_inbound_limit,
             gossip_static_inbound: self.gossip_static_inbound.clone(),
             gossip_static_outbound: self.gossip_static_outbound.clone(),
-            rpc: network::RpcConfig::default(),
+            rpc: network::RpcConfig {
+                push_validator_addrs_rate: match self.validator_addrs_push_interval {
+                    Some(refresh) => limiter::Rate { burst: 1, refresh },
+                    None => network::RpcConfig::default().push_validator_addrs_rate,
+                },
+                ..Default::default()
+            },
             node_key: self.node_key.clone(),
             validator_key: self.validator_key.clone(),
             debug_page: self.debug_page.clone(),

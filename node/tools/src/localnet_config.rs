@@ -40,6 +40,9 @@ pub struct Params {
     pub max_payload_size: usize,
     /// View timeout.
     pub view_timeout: time::Duration,
+    /// Least time between two validator-address pushes on a gossip connection (`None`: the
+    /// protocol's default, 5 s).
+    pub validator_addrs_push_interval: Option<time::Duration>,
 }
 
 /// One node's config and, for validators, the index in the genesis key list.
@@ -114,6 +117,7 @@ pub fn generate(rng: &mut (impl Rng + ?Sized), p: &Params) -> anyhow::Result<Vec
             payload_size: p.payload_size,
             max_block_queue_size: None,
             ping_timeout: None,
+            validator_addrs_push_interval: p.validator_addrs_push_interval,
         };
         out.push(NodeConfig {
             config,
@@ -175,6 +179,7 @@ mod tests {
             payload_size: 10,
             max_payload_size: 1000,
             view_timeout: time::Duration::from_secs(2),
+            validator_addrs_push_interval: None,
         }
     }
 
@@ -211,6 +216,34 @@ mod tests {
             }
         }
         assert!(seen.iter().all(|s| *s));
+    }
+
+    /// The validator-address push interval goes through the config file into the network's
+    /// RPC rate; without it the protocol's default stays.
+    #[test]
+    fn validator_addrs_push_interval_sets_the_rate() {
+        let rng = &mut StdRng::seed_from_u64(2);
+        let default = generate(rng, &params(2, 2, 1)).unwrap();
+        let rate = |c: &AppConfig| c.executor_config().rpc.push_validator_addrs_rate;
+        let protocol = zksync_consensus_network::RpcConfig::default().push_validator_addrs_rate;
+        assert_eq!(rate(&default[0].config), protocol);
+        let interval = time::Duration::from_millis(100);
+        let p = Params {
+            validator_addrs_push_interval: Some(interval),
+            ..params(2, 2, 1)
+        };
+        let fast = generate(rng, &p).unwrap();
+        let json = fast[0].config.to_json();
+        assert!(json.contains("validatorAddrsPushInterval"), "{json}");
+        let parsed = AppConfig::parse(&json, false).unwrap();
+        assert_eq!(parsed, fast[0].config);
+        assert_eq!(
+            rate(&parsed),
+            zksync_concurrency::limiter::Rate {
+                burst: 1,
+                refresh: interval
+            }
+        );
     }
 
     #[test]

@@ -33,6 +33,7 @@ fn config(seed: u64) -> AppConfig {
         payload_size: 10,
         max_payload_size: 1000,
         view_timeout: zksync_concurrency::time::Duration::from_secs(2),
+        validator_addrs_push_interval: None,
     };
     let mut cfg = localnet_config::generate(rng, &params).unwrap()[0]
         .config
@@ -250,6 +251,7 @@ fn validators_killed_with_sigkill_and_restarted() {
         payload_size: 10,
         max_payload_size: 1000,
         view_timeout: zksync_concurrency::time::Duration::from_secs(1),
+        validator_addrs_push_interval: None,
     };
     let mut configs: Vec<AppConfig> = localnet_config::generate(rng, &params)
         .unwrap()

@@ -122,11 +122,18 @@ fn main() -> ExitCode {
         })
         .await;
         let summary = summary.map_err(|e| anyhow::anyhow!("{e:#}"))?;
+        // The rate needs two progress samples (500 ms apart); a short run may end before.
+        let rate = if summary.secs > 0. {
+            format!(
+                "{:.1} blocks/s over {:.1} s",
+                summary.blocks_per_sec, summary.secs
+            )
+        } else {
+            "done before a rate could be measured".to_string()
+        };
         println!(
-            "done: every node holds the same {} blocks; {:.1} blocks/s over {:.1} s; files in {}",
+            "done: every node holds the same {} blocks; {rate}; files in {}",
             summary.common_height + 1,
-            summary.blocks_per_sec,
-            summary.secs,
             dir.display()
         );
         println!("{}", summary.measurement);

@@ -57,6 +57,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         payload_size: cli.payload_size,
         max_payload_size: cli.max_payload_size,
         view_timeout: time::Duration::from_millis(cli.view_timeout_ms),
+        validator_addrs_push_interval: None,
     };
     let configs = localnet_config::generate(&mut rng, &params)?;
     localnet_config::write(&cli.output_dir, &configs)?;

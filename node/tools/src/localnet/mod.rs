@@ -126,6 +126,9 @@ pub struct Summary {
     pub measurement: Measurement,
 }
 
+/// The validator-address push interval of localnet nodes (all on one machine, all trusted).
+pub const LOCALNET_ADDRS_PUSH_INTERVAL: time::Duration = time::Duration::from_millis(100);
+
 /// Runs the testnet.
 pub async fn run(ctx: &ctx::Ctx, opts: &Options) -> anyhow::Result<Summary> {
     let n = opts.validators + opts.full_nodes;
@@ -144,6 +147,10 @@ pub async fn run(ctx: &ctx::Ctx, opts: &Options) -> anyhow::Result<Summary> {
         payload_size: opts.payload_size,
         max_payload_size: opts.payload_size.max(1) * 2,
         view_timeout: opts.view_timeout,
+        // Every node starts at once: with the protocol's 5 s between two address pushes, an
+        // address needs up to 5 s per gossip hop, and an 11-validator ring (diameter 3) lost
+        // ~10 s of views before every consensus connection was up.
+        validator_addrs_push_interval: Some(LOCALNET_ADDRS_PUSH_INTERVAL),
     };
     let mut configs: Vec<NodeConfig> = localnet_config::generate(&mut ctx.rng(), &params)?;
     for (i, c) in configs.iter_mut().enumerate() {
