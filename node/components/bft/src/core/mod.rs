@@ -159,8 +159,9 @@ pub enum Output {
     /// (Re)start the view timer: [`Input::TimerExpired`] after one view timeout from now.
     ResetTimer,
     /// Answer with [`Input::NewViewDelayElapsed`] for `view` after the new-view delay (a
-    /// fraction of the view timeout, long enough for a live leader's proposal to arrive). A
-    /// later one replaces an earlier one; it need not survive a restart.
+    /// fraction of the view timeout, far longer than a view with a live leader lasts). A
+    /// later one replaces an earlier one; it need not survive a restart (the replica starts it
+    /// again on [`Input::Start`]).
     DelayNewView {
         /// The view.
         view: ViewNumber,

@@ -115,8 +115,9 @@ fn driver_finalizes_with_eager_vote_checks() {
 }
 
 /// The new-view delay runs on the driver's clock: a replica that enters a view by a commit
-/// certificate broadcasts its new-view message only once a quarter of the view timeout has
-/// passed without a proposal. One real replica of 6; the test plays the other five.
+/// certificate broadcasts its new-view message only once the new-view delay (a quarter of
+/// the view timeout) has passed, still in that view. One real replica of 6; the test plays
+/// the other five.
 #[test]
 fn new_view_message_waits_for_the_delay() {
     use zksync_consensus_roles::validator::{
@@ -205,14 +206,15 @@ fn new_view_message_waits_for_the_delay() {
             // Not before a quarter of the view timeout: a vote of view 2 handled just before
             // (the driver handles a timer that is due before any message) finds nothing sent.
             let step = time::Duration::from_millis(1);
-            clock.advance(view_timeout / 4 - step);
+            let delay = view_timeout / crate::driver::NEW_VIEW_DELAY_FRACTION;
+            clock.advance(delay - step);
             let c = ConsensusMsg::ReplicaCommit(ReplicaCommit {
                 view: setup.view(2),
                 ..vote.clone()
             });
             let _ = deliver(others[0], c).recv_or_disconnected(ctx).await?;
             assert!(outbound.try_recv().is_none());
-            // At a quarter of the view timeout, without a proposal, it goes to everyone.
+            // At the delay, still in view 2, it goes to everyone.
             clock.advance(step);
             let m = outbound.recv(ctx).await?;
             let ConsensusMsg::ReplicaNewView(ReplicaNewView {

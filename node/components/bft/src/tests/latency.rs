@@ -99,7 +99,8 @@ fn leader_without_the_votes_waits_for_the_new_view_delay() {
         );
         sim.run().unwrap();
         let c = &sim.checker;
-        let slow = VIEW_TIMEOUT / 4 + 3 * DELTA;
+        let delay = VIEW_TIMEOUT / u64::from(crate::driver::NEW_VIEW_DELAY_FRACTION);
+        let slow = delay + 3 * DELTA;
         let mut seen = 0;
         let finalized: Vec<_> = c.finalized.values().collect();
         for w in finalized.windows(2) {

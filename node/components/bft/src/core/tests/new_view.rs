@@ -49,10 +49,10 @@ fn certify_view_1(h: &mut Harness) -> (Vec<Output>, ProposalJustification) {
     (out, ProposalJustification::Commit(qc))
 }
 
-/// A commit certificate: the new-view message goes out only when the delay elapses without
-/// a proposal.
+/// A commit certificate: the new-view message goes out only when the delay elapses, and
+/// only if the replica is still in the view.
 #[test]
-fn waits_for_the_proposal_then_goes_to_everyone() {
+fn held_back_for_the_delay_then_goes_to_everyone() {
     let mut h = replica_not_leading_view_2();
     let (out, j) = certify_view_1(&mut h);
     assert!(new_views(&out).is_empty(), "{out:?}");

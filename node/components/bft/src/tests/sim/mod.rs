@@ -24,96 +24,10 @@ use zksync_consensus_roles::validator::{
 use super::checker::Checker;
 use crate::core::{Crypto, Input, Output, Params, Replica, VoteCheck};
 
-/// The two message phases of a Twins split: proposals, and everything else.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Phase {
-    /// Leader proposals.
-    Proposal,
-    /// Commit, timeout and new-view messages.
-    Votes,
-}
+mod config;
+mod net;
 
-impl Phase {
-    fn of(msg: &ConsensusMsg) -> usize {
-        match msg {
-            ConsensusMsg::LeaderProposal(_) => Phase::Proposal as usize,
-            _ => Phase::Votes as usize,
-        }
-    }
-}
-
-/// Node groups: nodes in different groups cannot talk. `group[node]`.
-pub(super) type Groups = Vec<u8>;
-
-/// The simulated network and faults.
-#[derive(Clone, Debug)]
-pub(super) struct Faults {
-    /// Time from which every message arrives within `delta`.
-    pub(super) gst: u64,
-    /// Largest delay before GST.
-    pub(super) max_delay: u64,
-    /// Drop probability before GST.
-    pub(super) drop: f64,
-    /// Duplication probability before GST.
-    pub(super) duplicate: f64,
-    /// Time-based partitions before GST: (from, to, groups).
-    pub(super) partitions: Vec<(u64, u64, Groups)>,
-    /// Twins splits per network view (the highest view any node is in) and [`Phase`]; views
-    /// past the end are unpartitioned. A message that cannot pass is kept (the newest per
-    /// sender and kind for each receiver) and delivered once the network view changes to one
-    /// whose split connects the pair.
-    pub(super) twins_splits: Vec<[Groups; 2]>,
-    /// Crash and restart times (before GST) per node.
-    pub(super) crashes: Vec<(usize, u64, u64)>,
-    /// Nodes that are down for the whole run.
-    pub(super) dead: Vec<usize>,
-    /// Probability that a node crashes right after persisting its state, before sending,
-    /// (before GST), restarting `max_delay` later at most.
-    pub(super) crash_after_persist: f64,
-    /// (view, node): the commit votes of that view never reach that node (even after GST).
-    pub(super) lost_commit_votes: Vec<(u64, usize)>,
-}
-
-impl Faults {
-    /// A network that delivers within `delta` from the start.
-    pub(super) fn none() -> Self {
-        Self {
-            gst: 0,
-            max_delay: 0,
-            drop: 0.,
-            duplicate: 0.,
-            partitions: vec![],
-            twins_splits: vec![],
-            crashes: vec![],
-            dead: vec![],
-            crash_after_persist: 0.,
-            lost_commit_votes: vec![],
-        }
-    }
-}
-
-/// Simulation parameters.
-#[derive(Clone, Debug)]
-pub(super) struct Config {
-    /// Number of validators.
-    pub(super) validators: usize,
-    /// The first `twins` validators have a second node.
-    pub(super) twins: usize,
-    /// View timeout.
-    pub(super) view_timeout: u64,
-    /// Delay bound after GST.
-    pub(super) delta: u64,
-    /// Every delay after GST is exactly `delta`.
-    pub(super) exact_delta: bool,
-    /// Faults.
-    pub(super) faults: Faults,
-    /// When the run stops.
-    pub(super) end: u64,
-    /// Real BLS signatures instead of the trusting stand-in.
-    pub(super) real_crypto: bool,
-    /// How often a node fetches missing blocks.
-    pub(super) sync_interval: u64,
-}
+pub(super) use self::config::{Config, Faults, Groups, Phase};
 
 #[derive(Debug)]
 enum Event {
@@ -462,7 +376,8 @@ impl Sim {
                     }
                 }
                 Output::DelayNewView { view } => {
-                    let at = self.now + self.cfg.view_timeout / 4;
+                    let at = self.now
+                        + self.cfg.view_timeout / u64::from(crate::driver::NEW_VIEW_DELAY_FRACTION);
                     let life = self.nodes[node].life;
                     self.schedule(at, Event::NewViewDelay { node, view, life });
                 }
@@ -491,91 +406,6 @@ impl Sim {
                     self.schedule(at, Event::Timer { node, generation });
                 }
             }
-        }
-    }
-
-    fn twins_cut(&self, from: usize, to: usize, msg: &ConsensusMsg) -> bool {
-        let splits = &self.cfg.faults.twins_splits;
-        splits
-            .get(self.net_view as usize)
-            .is_some_and(|s| self.groups_split(&s[Phase::of(msg)], from, to))
-    }
-
-    /// Delivers kept Twins messages whose pair the split of the new network view connects.
-    fn update_net_view(&mut self) {
-        let view = (0..self.nodes.len())
-            .filter_map(|i| self.nodes[i].replica.as_ref().map(|r| r.view().0))
-            .max()
-            .unwrap_or(0);
-        if view <= self.net_view {
-            return;
-        }
-        self.net_view = view;
-        for to in 0..self.nodes.len() {
-            let stash = std::mem::take(&mut self.stash[to]);
-            for ((from, _), msg) in stash {
-                self.send(from, to, &msg);
-            }
-        }
-    }
-
-    fn groups_split(&self, groups: &Groups, from: usize, to: usize) -> bool {
-        groups.get(from) != groups.get(to)
-    }
-
-    fn send(&mut self, from: usize, to: usize, msg: &Signed<ConsensusMsg>) {
-        let f = &self.cfg.faults;
-        if let ConsensusMsg::ReplicaCommit(vote) = &msg.msg
-            && f.lost_commit_votes.contains(&(vote.view.number.0, to))
-        {
-            return;
-        }
-        if self.twins_cut(from, to, &msg.msg) {
-            let stash = &mut self.stash[to];
-            let key = (from, msg.msg.label());
-            if stash
-                .get(&key)
-                .is_none_or(|old| old.msg.view().number <= msg.msg.view().number)
-            {
-                stash.insert(key, msg.clone());
-            }
-            return;
-        }
-        let copies = if self.now < f.gst {
-            if f.partitions
-                .iter()
-                .any(|(a, b, g)| (*a..*b).contains(&self.now) && self.groups_split(g, from, to))
-                || self.rng.random_bool(f.drop)
-            {
-                return;
-            }
-            if self.rng.random_bool(f.duplicate) {
-                2
-            } else {
-                1
-            }
-        } else {
-            1
-        };
-        for _ in 0..copies {
-            let (before, after) = self.links[from][to];
-            let delay = if self.now >= self.cfg.faults.gst {
-                if self.cfg.exact_delta {
-                    self.cfg.delta
-                } else {
-                    self.rng.random_range(1..=after)
-                }
-            } else {
-                self.rng.random_range(1..=before)
-            };
-            let at = self.now + delay;
-            self.schedule(
-                at,
-                Event::Deliver {
-                    to,
-                    msg: msg.clone(),
-                },
-            );
         }
     }
 
