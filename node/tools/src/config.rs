@@ -77,6 +77,27 @@ fn parse_secret<T: TextFmt>(s: &str) -> anyhow::Result<T> {
     TextFmt::decode(Text::new(s)).map_err(|_| anyhow::anyhow!("invalid format"))
 }
 
+/// The longest validator-address push interval accepted (the network re-announces its own
+/// address every 10 minutes).
+const MAX_PUSH_INTERVAL: time::Duration = time::Duration::from_secs(600);
+
+/// A validator-address push interval must be above zero: the same rate limits the pushes a
+/// node accepts, and zero would lift that limit for every peer.
+fn check_push_interval(d: Option<time::Duration>) -> anyhow::Result<Option<time::Duration>> {
+    if let Some(d) = d {
+        anyhow::ensure!(
+            !d.is_zero(),
+            "must be above zero (it also limits the pushes this node accepts)"
+        );
+        anyhow::ensure!(
+            d <= MAX_PUSH_INTERVAL,
+            "must be at most {} s",
+            MAX_PUSH_INTERVAL.as_secs()
+        );
+    }
+    Ok(d)
+}
+
 fn req_str(x: &Option<String>) -> anyhow::Result<&str> {
     Ok(required(x)?.as_str())
 }
@@ -169,6 +190,7 @@ impl ProtoFmt for AppConfig {
                 .context("max_block_queue_size")?,
             ping_timeout: read_optional(&r.ping_timeout).context("ping_timeout")?,
             validator_addrs_push_interval: read_optional(&r.validator_addrs_push_interval)
+                .and_then(check_push_interval)
                 .context("validator_addrs_push_interval")?,
         })
     }

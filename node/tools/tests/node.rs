@@ -104,6 +104,18 @@ fn bad_configs_fail_with_one_line_and_write_nothing() {
     assert!(stderr.contains("validator_secret_key"), "{stderr}");
     assert!(!stderr.contains("00ff"), "{stderr}");
     assert!(!dir.path().join("db").exists());
+    // A validator-address push interval of zero (it would lift the limit on what peers push)
+    // or above 10 minutes.
+    for seconds in ["0", "601"] {
+        assert_fails(
+            dir.path(),
+            &with(&|m| {
+                let d = serde_json::json!({"seconds": seconds, "nanos": 0});
+                m.insert("validatorAddrsPushInterval".into(), d);
+            }),
+            "validator_addrs_push_interval",
+        );
+    }
     // Not JSON at all.
     assert_fails(dir.path(), "{", "config file");
     // Port in use.

@@ -127,7 +127,7 @@ pub struct Summary {
 }
 
 /// The validator-address push interval of localnet nodes (all on one machine, all trusted).
-pub const LOCALNET_ADDRS_PUSH_INTERVAL: time::Duration = time::Duration::from_millis(100);
+const LOCALNET_ADDRS_PUSH_INTERVAL: time::Duration = time::Duration::from_millis(100);
 
 /// Runs the testnet.
 pub async fn run(ctx: &ctx::Ctx, opts: &Options) -> anyhow::Result<Summary> {
