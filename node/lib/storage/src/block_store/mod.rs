@@ -36,6 +36,9 @@ pub struct Config {
     pub max_unpersisted: usize,
     /// How many recently persisted blocks stay cached in memory (for peers that sync).
     pub cache_persisted: usize,
+    /// At most this many payload bytes of persisted blocks stay cached (older blocks are read
+    /// from the execution layer): with large payloads the count alone would hold megabytes.
+    pub cache_persisted_bytes: usize,
     /// How often the pending validator schedule is polled (dynamic schedules only).
     pub schedule_poll_interval: zksync_concurrency::time::Duration,
 }
@@ -45,6 +48,7 @@ impl Default for Config {
         Self {
             max_unpersisted: 100,
             cache_persisted: 100,
+            cache_persisted_bytes: 2 << 20,
             schedule_poll_interval: zksync_concurrency::time::Duration::from_secs(5),
         }
     }
@@ -116,6 +120,12 @@ impl BlockStore {
     /// The genesis.
     pub fn genesis(&self) -> &Genesis {
         &self.genesis
+    }
+
+    /// Number of blocks held in memory (unpersisted and cached persisted ones).
+    #[cfg(test)]
+    fn cached_blocks(&self) -> usize {
+        self.inner.borrow().cache.len()
     }
 
     /// The range of accepted (queued or persisted) blocks.
@@ -430,10 +440,20 @@ impl BlockStore {
                 }
                 // Pruned blocks are no longer offered.
                 inner.queued.first = inner.queued.first.max(new.first);
-                // Keep the unpersisted blocks and `cache_persisted` persisted ones.
-                let keep = inner.unpersisted() + self.config.cache_persisted;
-                while inner.cache.len() > keep {
-                    inner.cache.pop_front();
+                // Keep the unpersisted blocks and the newest persisted ones, at most
+                // `cache_persisted` of them and `cache_persisted_bytes` of payload.
+                let unpersisted = inner.unpersisted();
+                let persisted_cached = inner.cache.len().saturating_sub(unpersisted);
+                let mut bytes: usize = (inner.cache.iter().take(persisted_cached))
+                    .map(|b| b.payload().len())
+                    .sum();
+                while inner.cache.len() > unpersisted
+                    && (inner.cache.len() - unpersisted > self.config.cache_persisted
+                        || bytes > self.config.cache_persisted_bytes)
+                {
+                    if let Some(b) = inner.cache.pop_front() {
+                        bytes -= b.payload().len();
+                    }
                 }
                 (true, Ok(()))
             });

@@ -10,6 +10,7 @@ use crate::{
 };
 
 mod batch;
+mod cache;
 
 fn setup() -> (Setup, StdRng) {
     let mut rng = StdRng::seed_from_u64(7);
