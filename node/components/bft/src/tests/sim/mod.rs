@@ -258,20 +258,10 @@ impl Sim {
             Event::Timer { node, generation } => {
                 if self.alive(node) && self.nodes[node].timer == generation {
                     // Waits bounded by the view deadline give up first.
-                    let n = &mut self.nodes[node];
-                    if let Some((view, number, payload)) = n.verify.take() {
-                        let hash = payload.hash();
-                        self.inbox.push_back((
-                            node,
-                            Input::PayloadVerified {
-                                view,
-                                number,
-                                hash,
-                                valid: false,
-                            },
-                        ));
+                    if let Some(check) = self.nodes[node].verify.take() {
+                        self.answer_check(node, check, false);
                     }
-                    if let Some((view, _)) = n.propose.take() {
+                    if let Some((view, _)) = self.nodes[node].propose.take() {
                         self.inbox.push_back((
                             node,
                             Input::PayloadProposed {
@@ -434,23 +424,30 @@ impl Sim {
         }
     }
 
+    /// Answers a payload check of `node`.
+    fn answer_check(
+        &mut self,
+        node: usize,
+        (view, number, payload): (ViewNumber, BlockNumber, Payload),
+        valid: bool,
+    ) {
+        let hash = payload.hash();
+        let input = Input::PayloadVerified {
+            view,
+            number,
+            hash,
+            valid,
+        };
+        self.inbox.push_back((node, input));
+    }
+
     /// Answers a payload check or proposal once the previous block is persisted.
     fn resolve_waits(&mut self, node: usize) {
         let next = self.nodes[node].next(FIRST);
-        let n = &mut self.nodes[node];
-        if let Some((view, number, payload)) = n.verify.take_if(|(_, num, _)| *num <= next) {
-            let hash = payload.hash();
-            self.inbox.push_back((
-                node,
-                Input::PayloadVerified {
-                    view,
-                    number,
-                    hash,
-                    valid: true,
-                },
-            ));
+        if let Some(check) = self.nodes[node].verify.take_if(|(_, num, _)| *num <= next) {
+            self.answer_check(node, check, true);
         }
-        if let Some((view, _)) = n.propose.take_if(|(_, num)| *num <= next) {
+        if let Some((view, _)) = self.nodes[node].propose.take_if(|(_, num)| *num <= next) {
             let mut bytes = vec![0u8; self.rng.random_range(1..64)];
             self.rng.fill_bytes(&mut bytes);
             let payload = Some(Payload(bytes));
