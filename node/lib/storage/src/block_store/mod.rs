@@ -34,7 +34,7 @@ pub use verified::VerifiedBlock;
 pub struct Config {
     /// How many verified blocks may wait for persistence before queueing another one waits.
     pub max_unpersisted: usize,
-    /// How many recently persisted blocks stay cached in memory (for peers that sync).
+    /// At most how many recently persisted blocks stay cached in memory (for peers that sync).
     pub cache_persisted: usize,
     /// At most this many payload bytes of persisted blocks stay cached (older blocks are read
     /// from the execution layer): with large payloads the count alone would hold megabytes.

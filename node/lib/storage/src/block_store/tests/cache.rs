@@ -49,9 +49,9 @@ fn persisted_blocks_cached_up_to_a_count_and_a_size() {
         ..Config::default()
     };
     assert_eq!(cached_after_persisting(by_count, 20), 5);
-    // The size bound: 25 bytes hold two 10-byte payloads.
+    // The size bound: 20 bytes hold exactly two 10-byte payloads.
     let by_size = Config {
-        cache_persisted_bytes: 25,
+        cache_persisted_bytes: 20,
         ..Config::default()
     };
     assert_eq!(cached_after_persisting(by_size, 20), 2);
