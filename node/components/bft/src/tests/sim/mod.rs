@@ -16,9 +16,12 @@ use std::{
 };
 
 use rand::{Rng as _, RngExt as _, SeedableRng as _, rngs::StdRng};
-use zksync_consensus_roles::validator::{
-    BlockNumber, ConsensusMsg, EpochNumber, FinalBlock, GenesisHash, LeaderSelection, Payload,
-    ReplicaState, Schedule, SecretKey, Signed, ValidatorInfo, ViewNumber,
+use zksync_consensus_roles::{
+    testonly::Setup,
+    validator::{
+        BlockNumber, ConsensusMsg, EpochNumber, FinalBlock, GenesisHash, Payload, ReplicaState,
+        SecretKey, Signed, ViewNumber,
+    },
 };
 
 use super::checker::Checker;
@@ -107,18 +110,8 @@ const FIRST: BlockNumber = BlockNumber(0);
 impl Sim {
     pub(super) fn new(cfg: Config, seed: u64) -> Self {
         let mut rng = StdRng::seed_from_u64(seed);
-        let keys: Vec<SecretKey> = (0..cfg.validators)
-            .map(|_| SecretKey::generate(&mut rng))
-            .collect();
-        let schedule = Schedule::new(
-            keys.iter().map(|k| ValidatorInfo {
-                key: k.public(),
-                weight: 1,
-                leader: true,
-            }),
-            LeaderSelection::default(),
-        )
-        .expect("schedule");
+        let Setup { keys, genesis } = Setup::new(&mut rng, cfg.validators);
+        let schedule = genesis.validators_schedule.expect("a static schedule");
         // Node i < validators runs key i; twins follow.
         let mut validator_of: Vec<usize> = (0..cfg.validators).collect();
         validator_of.extend(0..cfg.twins);

@@ -19,6 +19,15 @@ fn data(kind: StreamKind, body: &[u8]) -> Vec<u8> {
     [&h.encode()[..], &(body.len() as u16).to_le_bytes(), body].concat()
 }
 
+/// Reads the 5-byte request of the tests.
+async fn read_request(ctx: &ctx::Ctx, read: &mut ReadHalf) -> ctx::Result<[u8; 5]> {
+    let mut req = [0u8; 5];
+    read.read_exact(ctx, &mut req)
+        .await
+        .map_err(|e| ctx::Error::Internal(e.into()))?;
+    Ok(req)
+}
+
 /// Runs `mux` on the acceptor end of a connection whose dialer the test drives by hand, after
 /// exchanging mux handshakes (`peer` is the dialer's).
 async fn with_raw_peer<F, Fut>(ctx: &ctx::Ctx, mux: Mux, peer: Handshake, f: F) -> ctx::Result<()>
@@ -127,11 +136,7 @@ fn a_small_response_goes_out_with_the_next_open() {
                 let served = s.spawn(async {
                     let st = server.open(ctx).await?;
                     let mut read = st.read;
-                    let mut req = [0u8; 5];
-                    read.read_exact(ctx, &mut req)
-                        .await
-                        .map_err(|e| ctx::Error::Internal(e.into()))?;
-                    assert_eq!(&req, b"hello");
+                    assert_eq!(&read_request(ctx, &mut read).await?, b"hello");
                     drop(read);
                     // Ready for the next call before the response is written, like the RPC
                     // server.
@@ -182,11 +187,7 @@ fn a_response_is_not_held_back_by_a_read_half_in_use() {
                         .await
                         .map_err(|e| ctx::Error::Internal(e.into()))?;
                     // Only now the request, which the peer sends after the response.
-                    let mut req = [0u8; 5];
-                    read.read_exact(ctx, &mut req)
-                        .await
-                        .map_err(|e| ctx::Error::Internal(e.into()))?;
-                    Ok(req)
+                    read_request(ctx, &mut read).await
                 });
                 assert_eq!(raw.recv(ctx).await?, [SERVER_CLOSE, SERVER_OPEN].concat());
                 raw.send(ctx, &CLIENT_OPEN).await?;
