@@ -103,8 +103,8 @@ pub struct Executor {
     bft_metrics: Option<Arc<bft::Metrics>>,
     network_metrics: Option<Arc<network::metrics::Metrics>>,
     running: OnceLock<Running>,
-    /// Notified once `running` is set.
-    started: tokio::sync::Notify,
+    /// Fires once `running` is set.
+    started: zksync_concurrency::signal::Once,
 }
 
 /// The parts of a running node, for status pages.
@@ -125,7 +125,7 @@ impl Executor {
             bft_metrics: None,
             network_metrics: None,
             running: OnceLock::new(),
-            started: tokio::sync::Notify::new(),
+            started: Default::default(),
         }
     }
 
@@ -149,14 +149,8 @@ impl Executor {
     /// Waits until [`Executor::run`] (in another task) has started the store and network,
     /// e.g. before the first [`Executor::broadcast_tx`].
     pub async fn wait_running(&self, ctx: &ctx::Ctx) -> ctx::OrCanceled<&Running> {
-        loop {
-            // Created before the check: a start between the two still wakes it.
-            let started = self.started.notified();
-            if let Some(r) = self.running.get() {
-                return Ok(r);
-            }
-            ctx.wait(started).await?;
-        }
+        self.started.recv(ctx).await?;
+        Ok(self.running.get().expect("set before the signal"))
     }
 
     /// Gossips `tx` (e.g. a transaction the sequencer received from a user) to every peer,
@@ -209,7 +203,7 @@ impl Executor {
             store: store.clone(),
             network: net.clone(),
         });
-        self.started.notify_waiters();
+        self.started.send();
         let res: ctx::Result<()> = scope::run!(ctx, |ctx, s| async {
             s.spawn_bg(async {
                 runner

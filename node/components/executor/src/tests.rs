@@ -189,7 +189,7 @@ fn broadcast_tx_reaches_peers_once_running() {
         cancel.cancel();
         assert!(executors[0].wait_running(&short).await.is_err());
         scope::run!(&ctx, |ctx, s| async {
-            // Waits from before the start.
+            // A wait begun before the start (it may first run after it: the signal serves both).
             let waiting = s.spawn(async { Ok(executors[0].wait_running(ctx).await.is_ok()) });
             for e in &executors {
                 s.spawn_bg(async { e.run(ctx).await.map_err(ctx::Error::Internal) });
