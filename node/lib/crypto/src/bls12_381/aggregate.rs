@@ -46,14 +46,7 @@ impl AggregateSignature {
         &mut self,
         sigs: impl IntoIterator<Item = &'a Signature>,
     ) -> Result<(), Error> {
-        let mut checked = self.0.is_checked();
-        let mut agg = min_sig::AggregateSignature::from_signature(self.0.curve_point()?);
-        for sig in sigs {
-            checked &= sig.0.is_checked();
-            agg.add_signature(sig.0.curve_point()?, false)
-                .map_err(|_| Error::InvalidPoint)?;
-        }
-        self.0 = LazyG1::from_sum(agg.to_signature(), checked);
+        self.0 = sum(&self.0, sigs)?;
         Ok(())
     }
 
@@ -65,14 +58,7 @@ impl AggregateSignature {
         let Some(first) = sigs.next() else {
             return Ok(Self::identity());
         };
-        let mut checked = first.0.is_checked();
-        let mut agg = min_sig::AggregateSignature::from_signature(first.0.curve_point()?);
-        for sig in sigs {
-            checked &= sig.0.is_checked();
-            agg.add_signature(sig.0.curve_point()?, false)
-                .map_err(|_| Error::InvalidPoint)?;
-        }
-        Ok(Self(LazyG1::from_sum(agg.to_signature(), checked)))
+        Ok(Self(sum(&first.0, sigs)?))
     }
 
     /// The point, validated ([`Error::InvalidPoint`] if the bytes are not one).
@@ -119,6 +105,19 @@ impl AggregateSignature {
         let pk = sum_public_keys(pks)?;
         pairing::verify(self.blst()?, SIG_DST, [(msg, &pk)])
     }
+}
+
+/// `first` plus `rest`, with one conversion of the sum; subgroup-checked (as far as that is
+/// known) only if every part is.
+fn sum<'a>(first: &LazyG1, rest: impl IntoIterator<Item = &'a Signature>) -> Result<LazyG1, Error> {
+    let mut checked = first.is_checked();
+    let mut agg = min_sig::AggregateSignature::from_signature(first.curve_point()?);
+    for sig in rest {
+        checked &= sig.0.is_checked();
+        agg.add_signature(sig.0.curve_point()?, false)
+            .map_err(|_| Error::InvalidPoint)?;
+    }
+    Ok(LazyG1::from_sum(agg.to_signature(), checked))
 }
 
 impl ByteFmt for AggregateSignature {
