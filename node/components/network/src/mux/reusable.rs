@@ -102,7 +102,6 @@ pub(super) async fn run_stream(
                 write_buffer: write_buffer.clone(),
                 frame_size,
                 prefix,
-                defer_end: kind == StreamKind::Connect,
                 end: None,
                 closed: false,
                 done: Some(done),

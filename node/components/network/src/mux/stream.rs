@@ -161,10 +161,8 @@ pub struct WriteHalf {
     pub(super) frame_size: usize,
     /// Encoded control frames owed to the peer, sent before anything else of this half.
     pub(super) prefix: Vec<u8>,
-    /// Whether the frames ending this half are handed to the stream task (`done`) instead of
-    /// queued at once.
-    pub(super) defer_end: bool,
-    /// The frames ending this half, when deferred.
+    /// The frames ending this half, when deferred: a server's (`StreamKind::Connect`) are
+    /// handed to the stream task (`done`), which may send the next OPEN with them.
     pub(super) end: Option<OutFrame>,
     pub(super) closed: bool,
     /// Fired when the half is dropped, with the deferred end frames if any.
@@ -239,7 +237,7 @@ impl WriteHalf {
     fn end_with(&mut self, mut frame: OutFrame) {
         self.closed = true;
         push_control(&mut frame.bytes, FrameKind::Close, self.kind, self.id);
-        if self.defer_end {
+        if self.kind == StreamKind::Connect {
             self.end = Some(frame);
         } else {
             self.out.send(frame);
@@ -252,8 +250,6 @@ impl Drop for WriteHalf {
         self.send_close();
         if let Some(done) = self.done.take() {
             done.send(self.end.take());
-        } else if let Some(end) = self.end.take() {
-            self.out.send(end);
         }
     }
 }
