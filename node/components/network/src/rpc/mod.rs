@@ -226,14 +226,15 @@ impl<R: Rpc, H: Handler<R>> Server<R, H> {
         mux.connect.insert(R::CAPABILITY, self.queue.clone());
     }
 
-    /// Serves one call on `stream`; returns the reservation of the stream for the next call,
-    /// made before the response is written (so that the stream can say it is ready again in
-    /// the same write as the response).
+    /// Serves one call on `stream`. Once the request is read, reserves the stream for the
+    /// next call into `next` before the response is written (so that the stream can say it is
+    /// ready again in the same write as the response).
     async fn serve_one(
         &self,
         ctx: &ctx::Ctx,
         stream: mux::Stream,
-    ) -> (Option<oneshot::Receiver<mux::Stream>>, Result<(), RpcError>) {
+        next: &mut Option<oneshot::Receiver<mux::Stream>>,
+    ) -> Result<(), RpcError> {
         let mux::Stream { mut read, write } = stream;
         let req = async {
             let (req, _) = read_msg(ctx, &mut read, "request", self.handler.max_req_size()).await?;
@@ -242,20 +243,15 @@ impl<R: Rpc, H: Handler<R>> Server<R, H> {
         }
         .await;
         drop(read);
-        let req = match req {
-            Ok(req) => req,
-            Err(e) => return (None, Err(e)),
-        };
-        let resp = self.handler.handle(ctx, req).await;
-        let next = self.queue.reserve();
-        let res = match resp {
+        let resp = self.handler.handle(ctx, req?).await;
+        *next = Some(self.queue.reserve());
+        match resp {
             Ok(resp) => write_msg(ctx, write, &resp).await.map(|_| ()),
             Err(e) => {
                 tracing::debug!("rpc {}: handler: {e:#}", R::METHOD);
                 Ok(())
             }
-        };
-        (Some(next), res)
+        }
     }
 
     /// Serves calls until `ctx` is cancelled: [`Rpc::INFLIGHT`] at a time. A bad request only
@@ -270,9 +266,7 @@ impl<R: Rpc, H: Handler<R>> Server<R, H> {
                         let Ok(stream) = reserved.recv(ctx).await else {
                             break;
                         };
-                        let (reserved, res) = self.serve_one(ctx, stream).await;
-                        next = reserved;
-                        if let Err(e) = res {
+                        if let Err(e) = self.serve_one(ctx, stream, &mut next).await {
                             if matches!(e, RpcError::Canceled) {
                                 break;
                             }
